@@ -1,0 +1,3 @@
+module github.com/tandem-ha/tandem/lvm
+
+go 1.26.8
