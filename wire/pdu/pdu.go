@@ -203,7 +203,11 @@ func (w *Writer) Write(p *PDU) error {
 			bufs = append(bufs, t)
 		}
 	}
-	w.vec = append(w.vec[:0], bufs...)
+	// net.Buffers.WriteTo consumes the slice it is called on, so it gets
+	// a view of the fixed bufs array: appending to the consumed w.vec
+	// would allocate on every PDU.
+	w.vec = net.Buffers(bufs)
 	_, err := w.vec.WriteTo(w.w)
+	clear(w.bufs[:]) // do not pin the caller's data
 	return err
 }

@@ -98,6 +98,8 @@ func validKey(k string) bool {
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		case c == '.' || c == '-' || c == '+' || c == '@' || c == '_':
+		case c == '#' && i == 1 && k[0] == 'X':
+			// Public extension keys "X#name" (RFC 7143 section 13.5.2).
 		default:
 			return false
 		}

@@ -1,0 +1,92 @@
+package backstore
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+// Backend is a LUN's storage. Implementations: File (regular file) and
+// Block (block device path). All methods are safe for concurrent use.
+type Backend interface {
+	ReadAt(p []byte, off int64) (int, error)
+	WriteAt(p []byte, off int64) (int, error)
+	// Sync makes all acknowledged writes durable.
+	Sync() error
+	// Unmap deallocates a byte range: a punched hole for a file,
+	// BLKDISCARD for a block device.
+	Unmap(off, length int64) error
+	Size() int64
+	Close() error
+}
+
+// Options select how Open opens a backend.
+type Options struct {
+	// ReadOnly opens the path O_RDONLY; writes then fail.
+	ReadOnly bool
+	// WriteThrough opens with O_DSYNC so every completed write is durable
+	// and Sync is nearly free.
+	WriteThrough bool
+	// Create makes a missing regular file.
+	Create bool
+	// Size is the size in bytes of a file made by Create; it is created
+	// sparse (truncate), so it costs no space until written.
+	Size int64
+}
+
+// Properties are optional facts about a backend that the SCSI layer
+// reports to initiators. Backends that do not implement Prober are
+// assumed to have none of them.
+type Properties struct {
+	// WriteThrough is true when every completed WriteAt is already durable.
+	WriteThrough bool
+	// UnmapZeroes is true when unmapped ranges read back as zeros (SBC-3
+	// LBPRZ).
+	UnmapZeroes bool
+	// CanUnmap is true when Unmap deallocates rather than failing.
+	CanUnmap bool
+	// PhysicalBlockSize is the allocation unit in bytes, 0 if unknown.
+	PhysicalBlockSize int64
+}
+
+// Prober is implemented by backends that can describe themselves.
+type Prober interface {
+	Properties() Properties
+}
+
+// Mapper is implemented by backends that know which ranges hold data, for
+// GET LBA STATUS. Mapped reports whether the byte at off is allocated and
+// how many bytes from off share that state (at most length).
+type Mapper interface {
+	Mapped(off, length int64) (mapped bool, n int64, err error)
+}
+
+// ErrReadOnly is returned by WriteAt and Unmap on a read-only backend.
+var ErrReadOnly = errors.New("backstore is read-only")
+
+// Open opens path as a File or a Block backend depending on what it is.
+func Open(path string, opts Options) (Backend, error) {
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && opts.Create:
+		return openFile(path, opts)
+	case err != nil:
+		return nil, fmt.Errorf("backstore: stat %s: %w (set create and a size to make a new file)", path, err)
+	case st.Mode().IsRegular():
+		return openFile(path, opts)
+	case st.Mode()&os.ModeDevice != 0 && st.Mode()&os.ModeCharDevice == 0:
+		return openBlock(path, opts)
+	}
+	return nil, fmt.Errorf("backstore: %s is neither a regular file nor a block device", path)
+}
+
+func openFlags(opts Options) int {
+	flags := os.O_RDWR
+	if opts.ReadOnly {
+		flags = os.O_RDONLY
+	}
+	if opts.WriteThrough {
+		flags |= oDSYNC
+	}
+	return flags
+}

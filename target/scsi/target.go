@@ -1,0 +1,124 @@
+package scsi
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	wscsi "github.com/tandem-ha/tandem/wire/scsi"
+)
+
+// Target is one iSCSI target's LUN map; it is safe for concurrent use.
+type Target struct {
+	name   string
+	logger *slog.Logger
+	mu     sync.RWMutex
+	lus    map[uint64]*LU
+}
+
+// NewTarget returns an empty target. A nil logger discards.
+func NewTarget(name string, logger *slog.Logger) *Target {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Target{name: name, logger: logger.With("target", name), lus: map[uint64]*LU{}}
+}
+
+// AddLU maps lu at lun.
+func (t *Target) AddLU(lun uint64, lu *LU) error {
+	if lu == nil {
+		return errors.New("scsi: add LU: nil LU")
+	}
+	if lun > 16383 {
+		return fmt.Errorf("scsi: LUN %d beyond flat addressing (use 0..16383)", lun)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, dup := t.lus[lun]; dup {
+		return fmt.Errorf("scsi: LUN %d already mapped in %s (remove it first)", lun, t.name)
+	}
+	t.lus[lun] = lu
+	return nil
+}
+
+// RemoveLU unmaps lun and returns its LU for the caller to close.
+func (t *Target) RemoveLU(lun uint64) (*LU, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lu, found := t.lus[lun]
+	if !found {
+		return nil, fmt.Errorf("scsi: LUN %d not mapped in %s", lun, t.name)
+	}
+	delete(t.lus, lun)
+	return lu, nil
+}
+
+// LUNs lists the mapped LUNs in ascending order.
+func (t *Target) LUNs() []uint64 {
+	t.mu.RLock()
+	luns := make([]uint64, 0, len(t.lus))
+	for n := range t.lus {
+		luns = append(luns, n)
+	}
+	t.mu.RUnlock()
+	slices.Sort(luns)
+	return luns
+}
+
+func (t *Target) lu(lun uint64) *LU {
+	t.mu.RLock()
+	lu := t.lus[lun]
+	t.mu.RUnlock()
+	return lu
+}
+
+// Execute runs one command to completion; it is called concurrently from
+// many goroutines.
+func (t *Target) Execute(task *Task) Result {
+	lu := t.lu(task.LUN)
+	cmd, f := lookup(task.CDB)
+	if lu == nil {
+		return t.noLU(task, cmd)
+	}
+	if f.failed() {
+		return lu.checkCondition(f, 0)
+	}
+	if !cmd.supported(lu) {
+		return lu.checkCondition(fail(reasonInvalidOpcode), 0)
+	}
+	// Persistent reservations (the next issue) hook in here: cmd.access
+	// says whether the command reads, writes or neither, which is what a
+	// reservation type permits or refuses (SPC-4 table 58).
+	o := cmd.handler(t, lu, task)
+	if o.fail.failed() {
+		if o.fail.reason == reasonReadError || o.fail.reason == reasonWriteError || o.fail.reason == reasonInternal {
+			t.logger.Warn("command failed", "lun", task.LUN, "op", cmd.name, "err", o.err)
+		}
+		return lu.checkCondition(o.fail, o.wanted)
+	}
+	return Result{Status: wscsi.StatusGood, DataIn: o.data, DataOutWanted: o.wanted}
+}
+
+func (lu *LU) checkCondition(f failure, wanted uint32) Result {
+	desc := lu != nil && lu.dsense.Load()
+	return Result{Status: wscsi.StatusCheckCondition, Sense: senseData(f, desc), DataOutWanted: wanted}
+}
+
+// noLU answers a command to a LUN that is not mapped (SPC-4 section
+// 5.10): INQUIRY reports peripheral qualifier 3, REPORT LUNS and REQUEST
+// SENSE work, anything else is LOGICAL UNIT NOT SUPPORTED.
+func (t *Target) noLU(task *Task, cmd *command) Result {
+	if cmd != nil {
+		switch cmd.op {
+		case wscsi.OpInquiry, wscsi.OpReportLUNs, wscsi.OpRequestSense:
+			o := cmd.handler(t, nil, task)
+			if o.fail.failed() {
+				return (*LU)(nil).checkCondition(o.fail, o.wanted)
+			}
+			return Result{Status: wscsi.StatusGood, DataIn: o.data}
+		}
+	}
+	return (*LU)(nil).checkCondition(fail(reasonLUNotSupported), 0)
+}
