@@ -1,0 +1,204 @@
+// Package admin is tandem-target's management API: HTTP with JSON bodies
+// on a unix socket (mode 0600, so only root or the daemon's user reach
+// it). The handlers are thin; the work is done by a Service.
+//
+//	GET    /v1/targets                          targets, LUNs, sessions
+//	POST   /v1/targets/{name}/luns/{id}         add a LUN   (body: LUN)
+//	DELETE /v1/targets/{name}/luns/{id}         remove a LUN
+//	POST   /v1/targets/{name}/luns/{id}/resize  grow a LUN  (body: {"size": bytes})
+//	PUT    /v1/targets/{name}/chap              replace CHAP (body: CHAP)
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/tandem-ha/tandem/target/iscsi"
+)
+
+// Target is one target as GET /v1/targets shows it.
+type Target struct {
+	Name     string              `json:"name"`
+	Alias    string              `json:"alias,omitempty"`
+	LUNs     []LUN               `json:"luns"`
+	Sessions []iscsi.SessionInfo `json:"sessions"`
+}
+
+// LUN describes a logical unit; in a POST body only the settings count.
+type LUN struct {
+	ID         uint64 `json:"id"`
+	Path       string `json:"path"`
+	Size       int64  `json:"size"`
+	BlockSize  uint32 `json:"block_size,omitempty"`
+	Thin       bool   `json:"thin,omitempty"`
+	WriteCache *bool  `json:"write_cache,omitempty"`
+	ReadOnly   bool   `json:"read_only,omitempty"`
+	Serial     string `json:"serial,omitempty"`
+}
+
+// CHAP is the body of PUT .../chap; an empty User turns CHAP off.
+type CHAP struct {
+	User         string `json:"user"`
+	Secret       string `json:"secret,omitempty"`
+	MutualUser   string `json:"mutual_user,omitempty"`
+	MutualSecret string `json:"mutual_secret,omitempty"`
+}
+
+// Resize is the body of POST .../resize.
+type Resize struct {
+	Size int64 `json:"size"`
+}
+
+// Service is what the handlers drive; the daemon implements it.
+type Service interface {
+	Targets() []Target
+	AddLUN(target string, lun LUN) error
+	RemoveLUN(target string, id uint64) error
+	ResizeLUN(target string, id uint64, size int64) error
+	SetCHAP(target string, chap CHAP) error
+}
+
+// Errors a Service returns so the handlers can pick a status code.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+	ErrInvalid  = errors.New("invalid request")
+)
+
+// NewHandler returns the HTTP handler of the API.
+func NewHandler(svc Service, logger *slog.Logger) http.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{svc: svc, log: logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/targets", h.targets)
+	mux.HandleFunc("POST /v1/targets/{name}/luns/{id}", h.addLUN)
+	mux.HandleFunc("DELETE /v1/targets/{name}/luns/{id}", h.removeLUN)
+	mux.HandleFunc("POST /v1/targets/{name}/luns/{id}/resize", h.resize)
+	mux.HandleFunc("PUT /v1/targets/{name}/chap", h.chap)
+	return mux
+}
+
+type handler struct {
+	svc Service
+	log *slog.Logger
+}
+
+func (h *handler) targets(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.svc.Targets())
+}
+
+func (h *handler) addLUN(w http.ResponseWriter, r *http.Request) {
+	id, ok := lunID(w, r)
+	if !ok {
+		return
+	}
+	var lun LUN
+	if !readJSON(w, r, &lun) {
+		return
+	}
+	lun.ID = id
+	h.reply(w, r, http.StatusCreated, h.svc.AddLUN(r.PathValue("name"), lun))
+}
+
+func (h *handler) removeLUN(w http.ResponseWriter, r *http.Request) {
+	id, ok := lunID(w, r)
+	if !ok {
+		return
+	}
+	h.reply(w, r, http.StatusOK, h.svc.RemoveLUN(r.PathValue("name"), id))
+}
+
+func (h *handler) resize(w http.ResponseWriter, r *http.Request) {
+	id, ok := lunID(w, r)
+	if !ok {
+		return
+	}
+	var body Resize
+	if !readJSON(w, r, &body) {
+		return
+	}
+	h.reply(w, r, http.StatusOK, h.svc.ResizeLUN(r.PathValue("name"), id, body.Size))
+}
+
+func (h *handler) chap(w http.ResponseWriter, r *http.Request) {
+	var body CHAP
+	if !readJSON(w, r, &body) {
+		return
+	}
+	h.reply(w, r, http.StatusOK, h.svc.SetCHAP(r.PathValue("name"), body))
+}
+
+func (h *handler) reply(w http.ResponseWriter, r *http.Request, okCode int, err error) {
+	if err == nil {
+		h.log.Info("admin request", "method", r.Method, "path", r.URL.Path)
+		writeJSON(w, okCode, map[string]string{"status": "ok"})
+		return
+	}
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, ErrConflict):
+		code = http.StatusConflict
+	case errors.Is(err, ErrInvalid):
+		code = http.StatusBadRequest
+	}
+	h.log.Warn("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+func lunID(w http.ResponseWriter, r *http.Request) (uint64, bool) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil || id > 16383 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "lun id must be a number 0..16383"})
+		return 0, false
+	}
+	return id, true
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad json body: " + err.Error()})
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// Listen opens the unix socket at path with mode 0600, replacing a stale
+// socket file left by an earlier run.
+func Listen(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("admin: create socket directory: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		_ = os.Remove(path)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("admin: listen on %s: %w; is another tandem-target running?", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("admin: chmod %s: %w", path, err)
+	}
+	return l, nil
+}

@@ -1,0 +1,125 @@
+// Command tandem-target is the tandem iSCSI target daemon.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tandem-ha/tandem/target/admin"
+	"github.com/tandem-ha/tandem/target/config"
+	"github.com/tandem-ha/tandem/target/iscsi"
+	"github.com/tandem-ha/tandem/target/login"
+)
+
+func main() {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:           "tandem-target",
+		Short:         "userspace iSCSI target",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return run(ctx, cfgPath)
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", "/etc/tandem/target.yaml", "configuration file")
+	if err := cmd.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "tandem-target:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfgPath string) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	srv := iscsi.NewServer(serverConfig(cfg, log))
+	mgr := admin.NewManager(srv, log)
+	defer func() {
+		if err := mgr.Close(); err != nil {
+			log.Error("closing LUNs", "err", err)
+		}
+	}()
+	for _, t := range cfg.Targets {
+		if err := mgr.AddTarget(t); err != nil {
+			return err
+		}
+	}
+	for _, addr := range cfg.Listen {
+		a, err := srv.Listen(addr)
+		if err != nil {
+			shutdown(srv, log)
+			return err
+		}
+		log.Info("listening", "addr", a.String())
+	}
+	var api *http.Server
+	if cfg.AdminSocket != "" {
+		l, err := admin.Listen(cfg.AdminSocket)
+		if err != nil {
+			shutdown(srv, log)
+			return err
+		}
+		api = &http.Server{Handler: admin.NewHandler(mgr, log), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := api.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("admin api stopped", "err", err)
+			}
+		}()
+		defer func() { _ = os.Remove(cfg.AdminSocket) }()
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	if api != nil {
+		_ = api.Close()
+	}
+	shutdown(srv, log)
+	return nil
+}
+
+func shutdown(srv *iscsi.Server, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Close(ctx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+}
+
+func serverConfig(cfg *config.Config, log *slog.Logger) iscsi.Config {
+	l := cfg.Limits
+	imm, r2t := l.ImmediateData, l.InitialR2T
+	nop := l.NopInterval
+	if nop == 0 {
+		nop = -1 // config: 0 disables pings
+	}
+	return iscsi.Config{
+		Discovery: admin.AuthFromCHAP(cfg.Discovery.CHAP),
+		Limits: login.Limits{
+			MaxRecvDataSegmentLength: l.MaxRecvDataSegmentLength,
+			MaxBurstLength:           l.MaxBurstLength,
+			FirstBurstLength:         l.FirstBurstLength,
+			MaxOutstandingR2T:        l.MaxOutstandingR2T,
+			ImmediateData:            &imm,
+			InitialR2T:               &r2t,
+			AllowDigests:             l.HeaderDigest || l.DataDigest,
+		},
+		MaxSessions: int(l.MaxSessions),
+		QueueDepth:  l.QueueDepth,
+		NopInterval: nop,
+		NopTimeout:  l.NopTimeout,
+		Logger:      log,
+	}
+}
