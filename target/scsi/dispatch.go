@@ -48,11 +48,18 @@ type command struct {
 	handler handler
 	// thin marks commands that exist only on thin-provisioned LUs.
 	thin bool
-	// timeout is the recommended timeout in seconds (RCTD).
+	// need, when set, says whether the LU can offer the command at all.
+	need func(lu *LU) bool
+	// whileSanitizing marks the commands a sanitize in progress lets
+	// through (SBC-4 4.11.2).
+	whileSanitizing bool
+	// timeout is the recommended timeout in seconds (RCTD); 0 means 30.
 	timeout uint32
 }
 
-func (c *command) supported(lu *LU) bool { return !c.thin || lu.cfg.Thin }
+func (c *command) supported(lu *LU) bool {
+	return (!c.thin || lu.cfg.Thin) && (c.need == nil || c.need(lu))
+}
 
 // commands is the dispatch table. PERSISTENT RESERVE IN/OUT and
 // RESERVE/RELEASE are absent until reservations land, so they answer
@@ -62,10 +69,10 @@ var commands []*command
 func commandTable() []*command {
 	return []*command{
 		{op: wscsi.OpTestUnitReady, name: "TEST UNIT READY", usage: u(0x00, 0, 0, 0, 0, 0), handler: testUnitReady},
-		{op: wscsi.OpRequestSense, name: "REQUEST SENSE", dir: dirIn, usage: u(0x03, 0x01, 0, 0, 0xff, 0), handler: requestSense},
+		{op: wscsi.OpRequestSense, name: "REQUEST SENSE", dir: dirIn, whileSanitizing: true, usage: u(0x03, 0x01, 0, 0, 0xff, 0), handler: requestSense},
 		{op: wscsi.OpRead6, name: "READ(6)", dir: dirIn, access: accessRead, usage: u(0x08, 0x1f, 0xff, 0xff, 0xff, 0), handler: read},
 		{op: wscsi.OpWrite6, name: "WRITE(6)", dir: dirOut, access: accessWrite, usage: u(0x0a, 0x1f, 0xff, 0xff, 0xff, 0), handler: write},
-		{op: wscsi.OpInquiry, name: "INQUIRY", dir: dirIn, usage: u(0x12, 0x01, 0xff, 0xff, 0xff, 0), handler: inquiry},
+		{op: wscsi.OpInquiry, name: "INQUIRY", dir: dirIn, whileSanitizing: true, usage: u(0x12, 0x01, 0xff, 0xff, 0xff, 0), handler: inquiry},
 		{op: wscsi.OpModeSelect6, name: "MODE SELECT(6)", dir: dirOut, access: accessWrite, usage: u(0x15, 0x11, 0, 0, 0xff, 0), handler: modeSelect},
 		{op: wscsi.OpModeSense6, name: "MODE SENSE(6)", dir: dirIn, usage: u(0x1a, 0x08, 0xff, 0xff, 0xff, 0), handler: modeSense},
 		{op: wscsi.OpStartStopUnit, name: "START STOP UNIT", access: accessWrite, usage: u(0x1b, 0x01, 0, 0x0f, 0xf7, 0), handler: startStopUnit},
@@ -79,6 +86,9 @@ func commandTable() []*command {
 		{op: wscsi.OpSynchronizeCache10, name: "SYNCHRONIZE CACHE(10)", access: accessWrite, usage: u(0x35, 0x02, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0), handler: syncCache},
 		{op: wscsi.OpReadDefectData10, name: "READ DEFECT DATA(10)", dir: dirIn, access: accessRead, usage: u(0x37, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0), handler: readDefectData},
 		{op: wscsi.OpWriteSame10, name: "WRITE SAME(10)", dir: dirOut, access: accessWrite, usage: u(0x41, 0x08, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0), handler: writeSame},
+		{op: wscsi.OpSanitize, sa: wscsi.SASanitizeOverwrite, hasSA: true, name: "SANITIZE OVERWRITE", dir: dirOut, access: accessWrite, usage: u(0x48, 0xa1, 0, 0, 0, 0, 0, 0xff, 0xff, 0), handler: sanitize, timeout: 3600},
+		{op: wscsi.OpSanitize, sa: wscsi.SASanitizeBlockErase, hasSA: true, name: "SANITIZE BLOCK ERASE", access: accessWrite, need: blockEraseOK, usage: u(0x48, 0xa2, 0, 0, 0, 0, 0, 0xff, 0xff, 0), handler: sanitize, timeout: 3600},
+		{op: wscsi.OpSanitize, sa: wscsi.SASanitizeExitFailure, hasSA: true, name: "SANITIZE EXIT FAILURE MODE", access: accessWrite, usage: u(0x48, 0x9f, 0, 0, 0, 0, 0, 0xff, 0xff, 0), handler: sanitize},
 		{op: wscsi.OpUnmap, name: "UNMAP", dir: dirOut, access: accessWrite, thin: true, usage: u(0x42, 0, 0, 0, 0, 0, 0x1f, 0xff, 0xff, 0), handler: unmap},
 		{op: wscsi.OpModeSelect10, name: "MODE SELECT(10)", dir: dirOut, access: accessWrite, usage: u(0x55, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, 0), handler: modeSelect},
 		{op: wscsi.OpModeSense10, name: "MODE SENSE(10)", dir: dirIn, usage: u(0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0), handler: modeSense},
@@ -91,9 +101,10 @@ func commandTable() []*command {
 		{op: wscsi.OpPreFetch16, name: "PRE-FETCH(16)", access: accessRead, usage: u(0x90, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0), handler: preFetch},
 		{op: wscsi.OpSynchronizeCache16, name: "SYNCHRONIZE CACHE(16)", access: accessWrite, usage: u(0x91, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0), handler: syncCache},
 		{op: wscsi.OpWriteSame16, name: "WRITE SAME(16)", dir: dirOut, access: accessWrite, usage: u(0x93, 0x09, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0), handler: writeSame},
+		{op: wscsi.OpWriteAtomic16, name: "WRITE ATOMIC(16)", dir: dirOut, access: accessWrite, usage: u(0x9c, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0xff, 0xff, 0x1f, 0), handler: writeAtomic},
 		{op: wscsi.OpServiceActionIn16, sa: wscsi.SAReadCapacity16, hasSA: true, name: "READ CAPACITY(16)", dir: dirIn, usage: u(0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0), handler: readCapacity16},
 		{op: wscsi.OpServiceActionIn16, sa: wscsi.SAGetLBAStatus, hasSA: true, name: "GET LBA STATUS", dir: dirIn, access: accessRead, usage: u(0x9e, 0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0), handler: getLBAStatus},
-		{op: wscsi.OpReportLUNs, name: "REPORT LUNS", dir: dirIn, usage: u(0xa0, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0), handler: reportLUNs},
+		{op: wscsi.OpReportLUNs, name: "REPORT LUNS", dir: dirIn, whileSanitizing: true, usage: u(0xa0, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0), handler: reportLUNs},
 		{op: wscsi.OpMaintenanceIn, sa: wscsi.SAReportSupportedOpcodes, hasSA: true, name: "REPORT SUPPORTED OPERATION CODES", dir: dirIn, usage: u(0xa3, 0x0c, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0), handler: reportOpcodes},
 		{op: wscsi.OpRead12, name: "READ(12)", dir: dirIn, access: accessRead, usage: u(0xa8, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0), handler: read},
 		{op: wscsi.OpWrite12, name: "WRITE(12)", dir: dirOut, access: accessWrite, usage: u(0xaa, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0), handler: write},
@@ -114,7 +125,9 @@ var (
 func init() {
 	commands = commandTable()
 	for _, c := range commands {
-		c.timeout = 30
+		if c.timeout == 0 {
+			c.timeout = 30
+		}
 		if c.hasSA {
 			bySA[c.op] = append(bySA[c.op], c)
 		} else {

@@ -4,8 +4,8 @@ import (
 	wscsi "github.com/tandem-ha/tandem/wire/scsi"
 )
 
-// Mode pages (SPC-4 7.5, SBC-3 6.4). Only WCE (caching) and D_SENSE
-// (control) are changeable; saved values are the defaults, since nothing
+// Mode pages (SPC-4 7.5, SBC-3 6.4). Only WCE (caching), D_SENSE and
+// SWP (control) are changeable; saved values are the defaults, since nothing
 // is saved.
 const (
 	pcCurrent = iota
@@ -46,10 +46,14 @@ func (lu *LU) modePage(code byte, pc int) []byte {
 		p[0], p[1] = pageControl, 0x0a
 		switch pc {
 		case pcChangeable:
-			p[2] = 0x04
+			p[2] = 0x04 // D_SENSE
+			p[4] = 0x08 // SWP
 		case pcCurrent:
 			if lu.dsense.Load() {
 				p[2] = 0x04
+			}
+			if lu.swp.Load() {
+				p[4] = 0x08
 			}
 			fallthrough
 		default:
@@ -90,7 +94,7 @@ func modeSense(_ *Target, lu *LU, task *Task) outcome {
 		}
 	}
 	dev := byte(0x10) // DPOFUA
-	if lu.cfg.ReadOnly {
+	if lu.writeProtected() {
 		dev |= 0x80 // WP
 	}
 	var bd []byte
@@ -182,7 +186,7 @@ func modeSelect(_ *Target, lu *LU, task *Task) outcome {
 			return o
 		}
 	}
-	wce, dsense := lu.wce.Load(), lu.dsense.Load()
+	wce, dsense, swp := lu.wce.Load(), lu.dsense.Load(), lu.swp.Load()
 	for off := hdr + bdl; off < len(p); {
 		if p[off]&0x40 != 0 { // SPF: no subpages here
 			o.fail = badParam(uint16(off), 6)
@@ -219,12 +223,14 @@ func modeSelect(_ *Target, lu *LU, task *Task) outcome {
 			wce = in[2]&0x04 != 0
 		case pageControl:
 			dsense = in[2]&0x04 != 0
+			swp = in[4]&0x08 != 0
 		}
 		off += 2 + plen
 	}
 	// Apply only after the whole list checked out.
 	lu.wce.Store(wce)
 	lu.dsense.Store(dsense)
+	lu.swp.Store(swp)
 	if !wce {
 		// Turning the cache off must not leave dirty data behind.
 		if err := lu.be.Sync(); err != nil {

@@ -24,6 +24,8 @@ const (
 	reasonSavingNotSupported
 	reasonInternal
 	reasonNoSense
+	reasonSanitizeInProgress
+	reasonSanitizeFailed
 )
 
 var senseTable = [...]struct{ key, asc, ascq byte }{
@@ -42,6 +44,8 @@ var senseTable = [...]struct{ key, asc, ascq byte }{
 	reasonSavingNotSupported:      {wscsi.SenseIllegalRequest, 0x39, 0x00},
 	reasonInternal:                {wscsi.SenseHardwareError, 0x44, 0x00},
 	reasonNoSense:                 {wscsi.SenseNoSense, 0x00, 0x00},
+	reasonSanitizeInProgress:      {wscsi.SenseNotReady, 0x04, 0x1b},
+	reasonSanitizeFailed:          {wscsi.SenseMediumError, 0x31, 0x03},
 }
 
 // failure is a CHECK CONDITION about to happen. It is a plain value so
@@ -54,6 +58,9 @@ type failure struct {
 	inCDB bool
 	field uint16
 	bit   int8
+	// progress makes the sense-key specific bytes a progress indication
+	// (SPC-4 4.5.2.4.4) of field/65536 instead of a field pointer.
+	progress bool
 	// info is the INFORMATION field (e.g. miscompare offset).
 	infoValid bool
 	info      uint64
@@ -87,7 +94,10 @@ func senseData(f failure, descriptor bool) []byte {
 		e = senseTable[f.reason]
 	}
 	var sks [3]byte
-	if f.sks {
+	if f.progress {
+		f.sks = true
+		sks[0], sks[1], sks[2] = 0x80, byte(f.field>>8), byte(f.field)
+	} else if f.sks {
 		sks[0] = 0x80
 		if f.inCDB {
 			sks[0] |= 0x40

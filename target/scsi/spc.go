@@ -21,8 +21,14 @@ func testUnitReady(_ *Target, _ *LU, _ *Task) outcome { return outcome{} }
 func requestSense(_ *Target, lu *LU, task *Task) outcome {
 	cdb := task.CDB
 	f := fail(reasonNoSense)
-	if lu == nil {
+	switch {
+	case lu == nil:
 		f = fail(reasonLUNotSupported)
+	case lu.san.active.Load():
+		// Progress indication of the sanitize (SBC-4 4.11.2).
+		f = failure{reason: reasonSanitizeInProgress, progress: true, field: uint16(lu.san.progress.Load())}
+	case lu.san.failed.Load():
+		f = fail(reasonSanitizeFailed)
 	}
 	return respond(task, senseData(f, cdb[1]&0x01 != 0), uint32(cdb[4]))
 }
@@ -133,9 +139,17 @@ func (lu *LU) vpd(page byte) []byte {
 			put32(body[28:], 0x80000000) // UGAVALID, alignment 0
 		}
 		put32(body[36:], maxWriteSame) // low half of the 8-byte field
+		// WRITE ATOMIC (SBC-4 6.6.4): up to the maximum transfer length,
+		// in physical blocks, without atomic boundaries.
+		put32(body[40:], maxAtomicBytes>>lu.shift)
+		put32(body[44:], lu.agran) // ATOMIC ALIGNMENT
+		put32(body[48:], lu.agran) // ATOMIC TRANSFER LENGTH GRANULARITY
 	case 0xb1: // block device characteristics (SBC-3 6.5.2)
 		body = make([]byte, 0x3c)
 		body[1] = 0x01 // non-rotating medium
+		if blockEraseOK(lu) {
+			body[3] = 0x40 // WABEREQ 01: reads after BLOCK ERASE succeed
+		}
 	case 0xb2: // logical block provisioning (SBC-3 6.5.4)
 		if !lu.cfg.Thin {
 			return nil

@@ -86,7 +86,14 @@ func (t *Target) Execute(task *Task) Result {
 		return lu.checkCondition(f, 0)
 	}
 	if !cmd.supported(lu) {
+		if cmd.hasSA {
+			// Another service action of the opcode exists (SPC-4 4.2.5.1).
+			return lu.checkCondition(badCDB(1, 4), 0)
+		}
 		return lu.checkCondition(fail(reasonInvalidOpcode), 0)
+	}
+	if f := lu.sanitizeGate(cmd); f.failed() {
+		return lu.checkCondition(f, 0)
 	}
 	// Persistent reservations (the next issue) hook in here: cmd.access
 	// says whether the command reads, writes or neither, which is what a

@@ -14,6 +14,7 @@ const (
 	OpStartStopUnit          = 0x1b
 	OpPreventAllowRemoval    = 0x1e
 	OpReadCapacity10         = 0x25
+	OpSanitize               = 0x48
 	OpRead10                 = 0x28
 	OpWrite10                = 0x2a
 	OpWriteVerify10          = 0x2e
@@ -37,6 +38,7 @@ const (
 	OpVerify16               = 0x8f
 	OpPreFetch16             = 0x90
 	OpSynchronizeCache16     = 0x91
+	OpWriteAtomic16          = 0x9c
 	OpWriteSame16            = 0x93
 	OpServiceActionIn16      = 0x9e
 	OpReportLUNs             = 0xa0
@@ -49,4 +51,8 @@ const (
 	SAReadCapacity16         = 0x10 // SERVICE ACTION IN(16)
 	SAGetLBAStatus           = 0x12 // SERVICE ACTION IN(16)
 	SAReportSupportedOpcodes = 0x0c // MAINTENANCE IN
+	SASanitizeOverwrite      = 0x01 // SANITIZE (SBC-4 5.30)
+	SASanitizeBlockErase     = 0x02
+	SASanitizeCryptoErase    = 0x03
+	SASanitizeExitFailure    = 0x1f
 )
