@@ -355,18 +355,34 @@ func (c *conn) submit(cmd *command) {
 		cmd.task.DataIn = (*cmd.in)[:0]
 	}
 	c.inflight.Add(1)
-	if c.idle.Load() == 0 && c.workers < int(c.depth) {
-		c.workers++
-		go c.worker()
+	// Claim an idle worker atomically: a worker that took a job but has
+	// not yet marked itself busy must not be counted twice, or a command
+	// would queue behind a long one (a SANITIZE, a big read) while the
+	// queue depth still allowed another worker.
+	for {
+		n := c.idle.Load()
+		if n == 0 {
+			if c.workers < int(c.depth) {
+				c.workers++
+				go c.worker(cmd)
+				return
+			}
+			break
+		}
+		if c.idle.CompareAndSwap(n, n-1) {
+			break
+		}
 	}
 	c.work <- cmd
 }
 
-func (c *conn) worker() {
+// worker runs first, then whatever submit hands it; submit decrements
+// idle when it claims a waiting worker.
+func (c *conn) worker(first *command) {
+	c.execute(first)
 	for {
 		c.idle.Add(1)
 		cmd, ok := <-c.work
-		c.idle.Add(-1)
 		if !ok {
 			return
 		}

@@ -72,6 +72,10 @@ type LU struct {
 	agran   uint32 // atomic write alignment and granularity in blocks, 0 none
 	naa     [8]byte
 	maxXfer uint32 // blocks
+	// maxWS bounds WRITE SAME to the maximum transfer length, so an
+	// initiator that checks a WRITE SAME by reading the range back can
+	// do so in one command.
+	maxWS uint32
 
 	wce    atomic.Bool // caching mode page WCE
 	dsense atomic.Bool // control mode page D_SENSE
@@ -137,6 +141,7 @@ func NewLU(cfg LUConfig, be backstore.Backend) (*LU, error) {
 		lu.gran = uint32(pbs) >> lu.shift
 	}
 	lu.maxXfer = maxTransferBytes / lu.bs
+	lu.maxWS = min(maxWriteSame, lu.maxXfer)
 	// WRITE ATOMIC is atomic against other commands at any size (range
 	// lock), but a crash can tear a write only within what the backend
 	// writes as a unit, so atomic writes cover whole physical blocks.

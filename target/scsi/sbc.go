@@ -101,9 +101,14 @@ func write(_ *Target, lu *LU, task *Task) outcome {
 		o.fail = lbaOutOfRange
 	case lu.writeProtected():
 		o.fail = fail(reasonWriteProtected)
+	case uint64(task.ExpectedLength) < size:
+		// The initiator announced less data than the CDB needs (an
+		// iSCSI residual overflow, RFC 7143 11.4.5.1): write the whole
+		// blocks that arrived and let the fabric report the overflow,
+		// as tgt and LIO do and libiscsi's residual tests expect.
+		n = uint32(uint64(len(task.DataOut)) >> lu.shift)
+		size = uint64(n) << lu.shift
 	case uint64(len(task.DataOut)) < size:
-		// Less data than the CDB needs: write nothing (FCP-4 9.4.2 b,
-		// which libiscsi accepts for iSCSI as well).
 		o.fail = fail(reasonInvalidFieldInIU)
 	}
 	if o.fail.failed() || n == 0 {
@@ -302,7 +307,7 @@ func writeSame(_ *Target, lu *LU, task *Task) outcome {
 		o.fail = badCDB(1, 3)
 	case lba >= lu.blocks || !lu.inRange(lba, n):
 		o.fail = lbaOutOfRange
-	case n > maxWriteSame:
+	case n > uint64(lu.maxWS):
 		o.fail = badCDB(lenAt, -1)
 	case lu.writeProtected():
 		o.fail = fail(reasonWriteProtected)

@@ -164,7 +164,7 @@ func TestCommands(t *testing.T) {
 		{desc: "read16 too long", cdb: cdb16(0x88, 0, 0, 1<<20), want: wantBadCDB},
 		{desc: "read6 zero is 256", cdb: []byte{0x08, 0, 0, 0, 0, 0}, in: 256 * 512, want: wantGood, check: func(t *testing.T, d []byte) { assert.Len(t, d, 256*512) }},
 		{desc: "write10", cdb: cdb10(0x2a, 0x08, 1, 1), out: blk, want: wantGood, wanted: 512},
-		{desc: "write10 short data", cdb: cdb10(0x2a, 0, 1, 2), out: blk, want: wantShortData, wanted: 1024},
+		{desc: "write10 residual overflow writes the blocks that arrived", cdb: cdb10(0x2a, 0, 1, 2), out: blk, want: wantGood, wanted: 1024},
 		{desc: "write10 read only", cfg: LUConfig{ReadOnly: true}, cdb: cdb10(0x2a, 0, 1, 1), out: blk, want: wantProtected, wanted: 512},
 		{desc: "write16 beyond end", cdb: cdb16(0x8a, 0, testBlocks, 1), out: blk, want: wantOOB, wanted: 512},
 		{desc: "write12 wrprotect", cdb: []byte{0xaa, 0x40, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0}, out: blk, want: wantBadCDB, wanted: 512},
@@ -522,4 +522,25 @@ func FuzzExecute(f *testing.F) {
 			t.Fatalf("status %#x", r.Status)
 		}
 	})
+}
+
+func TestWriteOverflowWritesOnlyWhatArrived(t *testing.T) {
+	tgt, _ := newTestTarget(t, LUConfig{})
+	ones := bytes.Repeat([]byte{0xff}, 1024)
+	r := run(tgt, 0, cdb10(0x2a, 0, 0, 2), ones, 0)
+	require.Equal(t, byte(0), r.Status)
+	zero := bytes.Repeat([]byte{0}, 1024)
+	// Two blocks asked for, one announced and sent: block 0 changes, block 1 does not.
+	task := &Task{LUN: 0, CDB: cdb10(0x2a, 0, 0, 2), DataOut: zero[:512], ExpectedLength: 512}
+	r = tgt.Execute(task)
+	require.Equal(t, byte(0), r.Status)
+	assert.Equal(t, uint32(1024), r.DataOutWanted)
+	r = run(tgt, 0, cdb10(0x28, 0, 0, 2), nil, 1024)
+	require.Equal(t, byte(0), r.Status)
+	assert.Equal(t, zero[:512], r.DataIn[:512])
+	assert.Equal(t, ones[:512], r.DataIn[512:1024])
+	// Data shorter than what the initiator announced is still refused.
+	task = &Task{LUN: 0, CDB: cdb10(0x2a, 0, 0, 2), DataOut: zero[:512], ExpectedLength: 1024}
+	r = tgt.Execute(task)
+	assert.Equal(t, byte(2), r.Status)
 }

@@ -138,7 +138,7 @@ func (lu *LU) vpd(page byte) []byte {
 			put32(body[24:], gran)
 			put32(body[28:], 0x80000000) // UGAVALID, alignment 0
 		}
-		put32(body[36:], maxWriteSame) // low half of the 8-byte field
+		put32(body[36:], lu.maxWS) // low half of the 8-byte field
 		// WRITE ATOMIC (SBC-4 6.6.4): up to the maximum transfer length,
 		// in physical blocks, without atomic boundaries.
 		put32(body[40:], maxAtomicBytes>>lu.shift)
