@@ -328,7 +328,10 @@ func writeSame(_ *Target, lu *LU, task *Task) outcome {
 	defer lu.writers.unlock(id)
 	off, length := int64(lba)<<lu.shift, int64(n)<<lu.shift
 	var err error
-	if unmapBit && lu.props.UnmapZeroes && allZero(block) {
+	// With UNMAP set the initiator asks for deallocation: SBC-3 lets the
+	// device server unmap whatever the data-out holds, and libiscsi checks
+	// that the range then reads as zeros (LBPRZ) even for a 0xFF block.
+	if unmapBit && lu.props.UnmapZeroes {
 		err = lu.be.Unmap(off, length)
 	} else {
 		err = lu.writePattern(block, off, length)
@@ -342,14 +345,6 @@ func writeSame(_ *Target, lu *LU, task *Task) outcome {
 	return o
 }
 
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
 
 // writePattern repeats block over [off, off+length) in chunks of up to
 // 1 MiB.

@@ -52,6 +52,7 @@ type flags struct {
 	timeout    time.Duration
 	jsonPath   string
 	verbose    bool
+	multipath  bool
 
 	gate           bool
 	expected       string
@@ -92,6 +93,7 @@ func newRoot() *cobra.Command {
 	p.DurationVar(&f.timeout, "timeout", 30*time.Minute, "kill the suite after this long in total")
 	p.StringVar(&f.jsonPath, "json", "", "also write the results as JSON to this file")
 	p.BoolVarP(&f.verbose, "verbose", "v", false, "stream the suite's raw output to stderr")
+	p.BoolVar(&f.multipath, "multipath", true, "give the suite the LUN's URL twice, which runs the MultipathIO tests")
 	p.BoolVar(&f.gate, "gate", false, "compare with expected-failures.txt and baseline.txt, exit 1 on unexpected failures or regressions")
 	p.StringVar(&f.expected, "expected", "", "expected failures file (default <root>/e2e/conformance/expected-failures.txt)")
 	p.StringVar(&f.baseline, "baseline", "", "baseline file (default <root>/e2e/conformance/baseline.txt)")
@@ -263,7 +265,12 @@ func run(w io.Writer, f *flags) error {
 	if f.test != "" {
 		selector = f.test
 	}
-	args := []string{"--dataloss", "--test", selector, "--initiator-name", f.initiator, "--initiator-name-2", f.initiator2, t.URL}
+	// --allow-sanitize runs the SANITIZE suite; a second URL to the same
+	// LUN opens the MultipathIO suite (two sessions, one LU).
+	args := []string{"--dataloss", "--allow-sanitize", "--test", selector, "--initiator-name", f.initiator, "--initiator-name-2", f.initiator2, t.URL}
+	if f.multipath {
+		args = append(args, t.URL)
+	}
 	var targetDone <-chan struct{}
 	if t.Proc != nil {
 		targetDone = t.Proc.Done()
