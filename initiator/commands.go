@@ -41,7 +41,32 @@ type Capacity struct {
 // Size is the capacity in bytes.
 func (c Capacity) Size() int64 { return int64(c.Blocks) * int64(c.BlockSize) }
 
+// uaRetries bounds how often a convenience call reissues a command that
+// got a UNIT ATTENTION. Each UA is reported once per nexus (SAM-5 section
+// 5.14) and the command was not executed, so reissuing is safe; a few
+// retries cover several pending UAs (power on, mode change, ...).
+const uaRetries = 5
+
+// retryUA reports whether a convenience call should reissue a command
+// that failed with err: a unit attention other than the persistent
+// reservation ones, which the caller needs to see (fencing).
+func retryUA(err error, attempt int) bool {
+	return attempt < uaRetries && IsUnitAttention(err) && !IsReservationUnitAttention(err)
+}
+
+// simple runs a command, reissuing it on unit attentions (see retryUA).
 func (s *Session) simple(ctx context.Context, lun uint64, cdb []byte, readLen uint32) (*Response, error) {
+	for attempt := 0; ; attempt++ {
+		resp, err := s.simpleOnce(ctx, lun, cdb, readLen)
+		if err == nil || !retryUA(err, attempt) {
+			return resp, err
+		}
+		s.log.Debug("retrying after unit attention", "lun", lun, "op", cdb[0], "err", err)
+	}
+}
+
+// simpleOnce runs a command once and returns its status as an error.
+func (s *Session) simpleOnce(ctx context.Context, lun uint64, cdb []byte, readLen uint32) (*Response, error) {
 	resp, err := s.Do(ctx, &Command{LUN: lun, CDB: cdb, ReadLen: readLen})
 	if err != nil {
 		return nil, err
@@ -142,11 +167,17 @@ func (s *Session) ReadInto(ctx context.Context, lun, lba uint64, buf []byte) err
 	binary.BigEndian.PutUint64(req.cdb[2:], lba)
 	binary.BigEndian.PutUint32(req.cdb[10:], uint32(len(buf)/int(bs)))
 	var resp Response
-	if err := s.exec(ctx, req, &resp); err != nil {
-		return err
-	}
-	if err := resp.Err(); err != nil {
-		return err
+	for attempt := 0; ; attempt++ {
+		if err := s.exec(ctx, req, &resp); err != nil {
+			return err
+		}
+		err := resp.Err()
+		if err == nil {
+			break
+		}
+		if !retryUA(err, attempt) {
+			return err
+		}
 	}
 	if len(resp.Data) != len(buf) {
 		return errors.New("initiator: short read: " + strconv.Itoa(len(resp.Data)) + " of " + strconv.Itoa(len(buf)) + " bytes")
@@ -185,10 +216,14 @@ func (s *Session) Write16(ctx context.Context, lun, lba uint64, data []byte, fua
 	binary.BigEndian.PutUint64(req.cdb[2:], lba)
 	binary.BigEndian.PutUint32(req.cdb[10:], uint32(len(data)/int(bs)))
 	var resp Response
-	if err := s.exec(ctx, req, &resp); err != nil {
-		return err
+	for attempt := 0; ; attempt++ {
+		if err := s.exec(ctx, req, &resp); err != nil {
+			return err
+		}
+		if err := resp.Err(); err == nil || !retryUA(err, attempt) {
+			return err
+		}
 	}
-	return resp.Err()
 }
 
 // SyncCache sends SYNCHRONIZE CACHE (10) for the whole LUN.

@@ -13,6 +13,13 @@
 // error or a lost connection fails every outstanding command and the
 // session; the caller dials again.
 //
+// Typed calls cover persistent reservations (PRReadKeys, PRReserve,
+// PRPreemptAndAbort, ... SPC-4 sections 6.15, 6.16) and task management
+// (AbortTask ... TargetColdReset). RESERVATION CONFLICT matches
+// ErrReservationConflict; the convenience calls reissue a command after a
+// UNIT ATTENTION, except the reservation ones (2Ah/03h-05h), which the
+// caller gets as a *SenseError (IsReservationUnitAttention).
+//
 // Login negotiation is a pure state machine (negotiator) that turns
 // Login Responses into the next Login Request; Dial only moves PDUs.
 package initiator

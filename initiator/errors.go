@@ -104,6 +104,38 @@ func (e *SenseError) Error() string {
 	return fmt.Sprintf("initiator: check condition: %s, asc/ascq %02xh/%02xh", senseKeyNames[e.Key&0xf], e.ASC, e.ASCQ)
 }
 
+// IsUnitAttention reports whether err is, or wraps, a CHECK CONDITION
+// with sense key UNIT ATTENTION.
+func IsUnitAttention(err error) bool {
+	var se *SenseError
+	return errors.As(err, &se) && se.Key == SenseUnitAttention
+}
+
+// Additional sense codes of the persistent reservation unit attentions
+// (SPC-4 section 5.12.11, annex D): ASC 2Ah with these qualifiers.
+const (
+	ascParametersChanged       = 0x2a
+	ascqReservationsPreempted  = 0x03
+	ascqReservationsReleased   = 0x04
+	ascqRegistrationsPreempted = 0x05
+)
+
+// IsReservationUnitAttention reports whether err is one of the unit
+// attentions persistent reservations raise: RESERVATIONS PREEMPTED (2A/03),
+// RESERVATIONS RELEASED (2A/04) or REGISTRATIONS PREEMPTED (2A/05).
+// Convenience calls hand these to the caller instead of retrying.
+func IsReservationUnitAttention(err error) bool {
+	var se *SenseError
+	if !errors.As(err, &se) || se.Key != SenseUnitAttention || se.ASC != ascParametersChanged {
+		return false
+	}
+	switch se.ASCQ {
+	case ascqReservationsPreempted, ascqReservationsReleased, ascqRegistrationsPreempted:
+		return true
+	}
+	return false
+}
+
 // NewSenseError decodes raw sense data. Undecodable sense still gives a
 // SenseError, with zero codes and the raw bytes.
 func NewSenseError(sense []byte) *SenseError {
@@ -114,9 +146,20 @@ func NewSenseError(sense []byte) *SenseError {
 	return e
 }
 
+// ErrReservationConflict matches (errors.Is) a command that ended in
+// RESERVATION CONFLICT status (SAM-5 section 5.3.1): another I_T nexus
+// holds a persistent reservation, or this one was preempted. Fencing code
+// branches on it: a fenced node must stop writing.
+var ErrReservationConflict = errors.New("initiator: reservation conflict")
+
 // StatusError is a command that ended with a status other than GOOD or
 // CHECK CONDITION (BUSY, RESERVATION CONFLICT, TASK SET FULL, ...).
 type StatusError struct{ Status byte }
+
+// Is makes a RESERVATION CONFLICT status match ErrReservationConflict.
+func (e *StatusError) Is(target error) bool {
+	return target == ErrReservationConflict && e.Status == scsi.StatusReservationConflict
+}
 
 var statusNames = map[byte]string{
 	scsi.StatusConditionMet:        "CONDITION MET",

@@ -48,13 +48,21 @@ type fakeTarget struct {
 	blockSize uint32
 	disk      []byte
 
+	// hook, when set, may answer a SCSI command instead of the fake's
+	// own emulation; it runs under mu and gets the CDB and the immediate
+	// data (copy them to keep them).
+	hook func(cdb, data []byte) (fakeResult, bool)
+	// tmfResponse is the response code of every task management request.
+	tmfResponse byte
+
 	mu        sync.Mutex
-	cmds      int      // SCSI commands received
-	cmdSNs    []uint32 // their CmdSNs
-	immBytes  int      // immediate data received
-	unsolicit int      // unsolicited Data-Out PDUs
-	solicited int      // solicited Data-Out PDUs
-	r2ts      int      // R2Ts sent
+	tmfs      []pdu.BHS // task management requests received
+	cmds      int       // SCSI commands received
+	cmdSNs    []uint32  // their CmdSNs
+	immBytes  int       // immediate data received
+	unsolicit int       // unsolicited Data-Out PDUs
+	solicited int       // solicited Data-Out PDUs
+	r2ts      int       // R2Ts sent
 	logouts   int
 	nopOuts   int  // initiator pings (NOP-Out with an ITT)
 	ignoreNOP bool // leave initiator pings unanswered
@@ -376,9 +384,13 @@ func (c *fakeConn) fullFeature(p *pdu.PDU) bool {
 		c.send(&r, true)
 		return false
 	case pdu.OpTaskMgmtReq:
+		f.mu.Lock()
+		f.tmfs = append(f.tmfs, *b)
+		f.mu.Unlock()
 		var r pdu.PDU
 		r.BHS.SetOpcode(pdu.OpTaskMgmtResp)
 		r.BHS.SetFlags(pdu.FlagFinal)
+		r.BHS.SetResponse(f.tmfResponse)
 		r.BHS.SetITT(b.ITT())
 		c.send(&r, true)
 	default:
@@ -386,6 +398,14 @@ func (c *fakeConn) fullFeature(p *pdu.PDU) bool {
 		return false
 	}
 	return true
+}
+
+// fakeResult is a hook's answer: read data with GOOD status, or a status
+// with optional sense data.
+type fakeResult struct {
+	status byte
+	sense  []byte
+	data   []byte
 }
 
 func fixedSense(key, asc, ascq byte) []byte {
@@ -477,6 +497,19 @@ func (c *fakeConn) command(p *pdu.PDU) {
 	b := &p.BHS
 	cdb := b.CDB()
 	itt, edtl := b.ITT(), b.ExpectedDataTransferLength()
+	if f.hook != nil {
+		f.mu.Lock()
+		r, ok := f.hook(cdb, p.Data)
+		f.mu.Unlock()
+		if ok {
+			if r.status == 0 && r.data != nil {
+				c.dataIn(itt, r.data, edtl)
+			} else {
+				c.respond(itt, r.status, r.sense, 0, false)
+			}
+			return
+		}
+	}
 	switch cdb[0] {
 	case opTestUnitReady, opSyncCache10:
 		c.respond(itt, 0, nil, 0, false)

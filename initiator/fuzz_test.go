@@ -1,6 +1,7 @@
 package initiator
 
 import (
+	"encoding/binary"
 	"net"
 	"testing"
 
@@ -125,4 +126,41 @@ func FuzzDispatch(f *testing.F) {
 		s.fail(nil)
 		s.failAll()
 	})
+}
+
+func FuzzDecodePR(f *testing.F) {
+	isid := [6]byte{0x80, 1, 2, 3, 4, 5}
+	tid := ISCSITransportID("iqn.2025-01.io.tandem:a", &isid)
+	desc := binary.BigEndian.AppendUint64(nil, 7)
+	desc = append(desc, 0, 0, 0, 0, 1, 5, 0, 0, 0, 0, 0, 1)
+	desc = binary.BigEndian.AppendUint32(desc, uint32(len(tid)))
+	desc = append(desc, tid...)
+	f.Add(prInDataFuzz(1, desc))
+	f.Add(prInDataFuzz(2, []byte{0, 0, 0, 0, 0, 0, 0, 9}))
+	f.Add([]byte{0, 8, 0x1d, 0x91, 0xea, 0x01, 0, 0})
+	f.Add(tid)
+	f.Add([]byte{0, 0, 0, 1, 0xff, 0xff, 0xff, 0xf0, 1})
+	f.Fuzz(func(t *testing.T, d []byte) {
+		_, _ = DecodePRKeys(d)
+		_, _ = DecodePRReservation(d)
+		_, _ = DecodePRCapabilities(d)
+		if fs, err := DecodePRFullStatus(d); err == nil {
+			for _, r := range fs.Registrants {
+				if r.HasISID {
+					again := ISCSITransportID(r.Initiator, &r.ISID)
+					name, id, has, err := ParseISCSITransportID(again)
+					if err != nil || !has || id != r.ISID || name != r.Initiator {
+						t.Fatalf("transport id round trip: %q %x -> %q %x %v %v", r.Initiator, r.ISID, name, id, has, err)
+					}
+				}
+			}
+		}
+		_, _, _, _ = ParseISCSITransportID(d)
+	})
+}
+
+func prInDataFuzz(gen uint32, body []byte) []byte {
+	d := binary.BigEndian.AppendUint32(nil, gen)
+	d = binary.BigEndian.AppendUint32(d, uint32(len(body)))
+	return append(d, body...)
 }

@@ -364,6 +364,9 @@ func (s *Session) sendNumbered(ctx context.Context, p *pdu.PDU, immediate bool) 
 		if immediate || int32(s.cmdSN-s.maxCmdSN) <= 0 {
 			p.BHS.SetImmediate(immediate)
 			p.BHS.SetCmdSN(s.cmdSN)
+			if refersToItself(&p.BHS) {
+				p.BHS.SetRefCmdSN(s.cmdSN)
+			}
 			if !immediate {
 				s.cmdSN++
 			}
@@ -392,6 +395,17 @@ func (s *Session) sendNumbered(ctx context.Context, p *pdu.PDU, immediate bool) 
 			return err
 		}
 	}
+}
+
+// refersToItself reports whether b is an ABORT TASK SET or CLEAR TASK
+// SET request, whose RefCmdSN must be its own CmdSN (RFC 7143 section
+// 11.5.5).
+func refersToItself(b *pdu.BHS) bool {
+	if b.Opcode() != pdu.OpTaskMgmtReq {
+		return false
+	}
+	fn := b.Function()
+	return fn == pdu.TMFAbortTaskSet || fn == pdu.TMFClearTaskSet
 }
 
 // writeLocked writes p with the current ExpStatSN; wmu is held.
