@@ -1,11 +1,14 @@
 package admin
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/tandem-ha/tandem/target/backstore"
@@ -23,6 +26,9 @@ type Manager struct {
 
 	mu      sync.Mutex
 	targets map[string]*managedTarget
+	// stateDir holds <stateDir>/pr/*.state, the persistent reservation
+	// state of each LUN; empty means LUs cannot persist reservations.
+	stateDir string
 }
 
 type managedTarget struct {
@@ -44,6 +50,28 @@ func NewManager(srv *iscsi.Server, logger *slog.Logger) *Manager {
 	return &Manager{srv: srv, log: logger, targets: map[string]*managedTarget{}}
 }
 
+// SetStateDir sets the directory of persistent state (config.StateDir);
+// call it before AddTarget. LUs opened without one refuse APTPL.
+func (m *Manager) SetStateDir(dir string) {
+	m.mu.Lock()
+	m.stateDir = dir
+	m.mu.Unlock()
+}
+
+// prStateFile is where the reservation state of a LUN lives: a readable,
+// file-system safe form of the target name plus a hash of the exact name,
+// so two names that sanitize alike cannot share a file.
+func prStateFile(stateDir, target string, lun uint64) string {
+	safe := []byte(strings.ToLower(target))
+	for i, c := range safe {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			safe[i] = '_'
+		}
+	}
+	sum := sha256.Sum256([]byte(target))
+	return filepath.Join(stateDir, "pr", fmt.Sprintf("%s-%x-lun%d.state", safe, sum[:4], lun))
+}
+
 // AuthFromCHAP converts configured CHAP credentials to login.Auth.
 func AuthFromCHAP(c config.CHAP) login.Auth {
 	var a login.Auth
@@ -62,8 +90,9 @@ func (m *Manager) AddTarget(t config.Target) error {
 		scsi: scsi.NewTarget(t.Name, m.log), luns: map[uint64]*managedLUN{}}
 	for _, l := range t.LUNs {
 		if err := m.openLUN(mt, l); err != nil {
-			m.closeTarget(mt)
-			return fmt.Errorf("target %s: %w", t.Name, err)
+			// One bad LUN (say, a damaged reservation state file that
+			// needs an operator) must not take the others offline.
+			m.log.Error("lun not served", "target", t.Name, "lun", l.ID, "err", err)
 		}
 	}
 	info := login.TargetInfo{Name: t.Name, Alias: t.Alias, Auth: AuthFromCHAP(t.CHAP), Initiators: t.Initiators}
@@ -81,21 +110,9 @@ func (m *Manager) openLUN(mt *managedTarget, l config.LUN) error {
 	if _, ok := mt.luns[l.ID]; ok {
 		return fmt.Errorf("lun %d: %w: already exists", l.ID, ErrConflict)
 	}
-	be, err := backstore.Open(l.Path, backstore.Options{
-		ReadOnly: l.ReadOnly, Create: l.Size > 0, Size: l.Size,
-	})
+	lu, err := m.newLU(mt, l)
 	if err != nil {
-		return fmt.Errorf("lun %d: open %s: %w", l.ID, l.Path, err)
-	}
-	serial := l.Serial
-	if serial == "" {
-		serial = config.DefaultSerial(mt.name, l.ID)
-	}
-	lu, err := scsi.NewLU(scsi.LUConfig{BlockSize: l.BlockSize, Serial: serial, ReadOnly: l.ReadOnly,
-		Thin: l.Thin, WriteCache: l.WriteCache}, be)
-	if err != nil {
-		_ = be.Close()
-		return fmt.Errorf("lun %d: %w", l.ID, err)
+		return err
 	}
 	if err := mt.scsi.AddLU(l.ID, lu); err != nil {
 		_ = lu.Close()
@@ -104,6 +121,36 @@ func (m *Manager) openLUN(mt *managedTarget, l config.LUN) error {
 	mt.luns[l.ID] = &managedLUN{cfg: l, lu: lu}
 	m.log.Info("lun added", "target", mt.name, "lun", l.ID, "path", l.Path, "size", lu.Size())
 	return nil
+}
+
+// newLU opens the backend of l and builds its LU, restoring the LUN's
+// reservation state.
+func (m *Manager) newLU(mt *managedTarget, l config.LUN) (*scsi.LU, error) {
+	be, err := backstore.Open(l.Path, backstore.Options{
+		ReadOnly: l.ReadOnly, Create: l.Size > 0, Size: l.Size,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lun %d: open %s: %w", l.ID, l.Path, err)
+	}
+	serial := l.Serial
+	if serial == "" {
+		serial = config.DefaultSerial(mt.name, l.ID)
+	}
+	stateFile := ""
+	if m.stateDir != "" {
+		stateFile = prStateFile(m.stateDir, mt.name, l.ID)
+		if err := os.MkdirAll(filepath.Dir(stateFile), 0o700); err != nil {
+			_ = be.Close()
+			return nil, fmt.Errorf("lun %d: reservation state directory: %w", l.ID, err)
+		}
+	}
+	lu, err := scsi.NewLU(scsi.LUConfig{BlockSize: l.BlockSize, Serial: serial, ReadOnly: l.ReadOnly,
+		Thin: l.Thin, WriteCache: l.WriteCache, StateFile: stateFile}, be)
+	if err != nil {
+		_ = be.Close()
+		return nil, fmt.Errorf("lun %d: %w", l.ID, err)
+	}
+	return lu, nil
 }
 
 func (m *Manager) closeTarget(mt *managedTarget) {
@@ -205,7 +252,8 @@ func (m *Manager) RemoveLUN(target string, id uint64) error {
 }
 
 // ResizeLUN grows a file-backed LUN: the file is extended, then the LU
-// is reopened so READ CAPACITY reports the new size.
+// is reopened and swapped in place, keeping its reservations; initiators
+// get CAPACITY DATA HAS CHANGED.
 func (m *Manager) ResizeLUN(target string, id uint64, size int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -230,17 +278,22 @@ func (m *Manager) ResizeLUN(target string, id uint64, size int64) error {
 	if err := os.Truncate(l.cfg.Path, size); err != nil {
 		return fmt.Errorf("extend %s: %w", l.cfg.Path, err)
 	}
-	if _, err := mt.scsi.RemoveLU(id); err != nil {
-		return fmt.Errorf("remove lun %d for resize: %w", id, err)
-	}
-	delete(mt.luns, id)
-	_ = l.lu.Close()
 	cfg := l.cfg
 	cfg.Size = 0
-	if err := m.openLUN(mt, cfg); err != nil {
+	lu, err := m.newLU(mt, cfg)
+	if err != nil {
 		return fmt.Errorf("reopen after resize: %w", err)
 	}
-	mt.luns[id].cfg.Size = l.cfg.Size
+	old, err := mt.scsi.ReplaceLU(id, lu)
+	if err != nil {
+		_ = lu.Close()
+		return fmt.Errorf("swap lun %d after resize: %w", id, err)
+	}
+	l.lu = lu
+	if err := old.Close(); err != nil {
+		m.log.Warn("closing the LU replaced by a resize", "target", target, "lun", id, "err", err)
+	}
+	m.log.Info("lun resized", "target", target, "lun", id, "size", lu.Size())
 	return nil
 }
 

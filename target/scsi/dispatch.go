@@ -29,6 +29,11 @@ type outcome struct {
 	wanted uint32  // bytes of data-out the CDB asks for
 	fail   failure // reasonNone on success
 	err    error   // the backend error behind a medium/internal failure
+	// conflict completes the command with RESERVATION CONFLICT.
+	conflict bool
+	// modeChanged says MODE SELECT changed a page, which the other
+	// nexuses learn by unit attention (SPC-4 5.14, 2Ah/01h).
+	modeChanged bool
 }
 
 type handler func(t *Target, lu *LU, task *Task) outcome
@@ -61,9 +66,7 @@ func (c *command) supported(lu *LU) bool {
 	return (!c.thin || lu.cfg.Thin) && (c.need == nil || c.need(lu))
 }
 
-// commands is the dispatch table. PERSISTENT RESERVE IN/OUT and
-// RESERVE/RELEASE are absent until reservations land, so they answer
-// INVALID COMMAND OPERATION CODE.
+// commands is the dispatch table.
 var commands []*command
 
 func commandTable() []*command {
@@ -74,6 +77,8 @@ func commandTable() []*command {
 		{op: wscsi.OpWrite6, name: "WRITE(6)", dir: dirOut, access: accessWrite, usage: u(0x0a, 0x1f, 0xff, 0xff, 0xff, 0), handler: write},
 		{op: wscsi.OpInquiry, name: "INQUIRY", dir: dirIn, whileSanitizing: true, usage: u(0x12, 0x01, 0xff, 0xff, 0xff, 0), handler: inquiry},
 		{op: wscsi.OpModeSelect6, name: "MODE SELECT(6)", dir: dirOut, access: accessWrite, usage: u(0x15, 0x11, 0, 0, 0xff, 0), handler: modeSelect},
+		{op: wscsi.OpReserve6, name: "RESERVE(6)", usage: u(0x16, 0, 0, 0, 0, 0), handler: reserve},
+		{op: wscsi.OpRelease6, name: "RELEASE(6)", usage: u(0x17, 0, 0, 0, 0, 0), handler: release},
 		{op: wscsi.OpModeSense6, name: "MODE SENSE(6)", dir: dirIn, usage: u(0x1a, 0x08, 0xff, 0xff, 0xff, 0), handler: modeSense},
 		{op: wscsi.OpStartStopUnit, name: "START STOP UNIT", access: accessWrite, usage: u(0x1b, 0x01, 0, 0x0f, 0xf7, 0), handler: startStopUnit},
 		{op: wscsi.OpPreventAllowRemoval, name: "PREVENT ALLOW MEDIUM REMOVAL", usage: u(0x1e, 0, 0, 0, 0x03, 0), handler: preventAllow},
@@ -91,7 +96,21 @@ func commandTable() []*command {
 		{op: wscsi.OpSanitize, sa: wscsi.SASanitizeExitFailure, hasSA: true, name: "SANITIZE EXIT FAILURE MODE", access: accessWrite, usage: u(0x48, 0x9f, 0, 0, 0, 0, 0, 0xff, 0xff, 0), handler: sanitize},
 		{op: wscsi.OpUnmap, name: "UNMAP", dir: dirOut, access: accessWrite, thin: true, usage: u(0x42, 0, 0, 0, 0, 0, 0x1f, 0xff, 0xff, 0), handler: unmap},
 		{op: wscsi.OpModeSelect10, name: "MODE SELECT(10)", dir: dirOut, access: accessWrite, usage: u(0x55, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, 0), handler: modeSelect},
+		{op: wscsi.OpReserve10, name: "RESERVE(10)", usage: u(0x56, 0, 0, 0, 0, 0, 0, 0, 0, 0), handler: reserve},
+		{op: wscsi.OpRelease10, name: "RELEASE(10)", usage: u(0x57, 0, 0, 0, 0, 0, 0, 0, 0, 0), handler: release},
 		{op: wscsi.OpModeSense10, name: "MODE SENSE(10)", dir: dirIn, usage: u(0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0), handler: modeSense},
+		{op: wscsi.OpPersistentReserveIn, sa: 0x00, hasSA: true, name: "PERSISTENT RESERVE IN READ KEYS", dir: dirIn, usage: prinUsage(0x00), handler: persistentReserveIn},
+		{op: wscsi.OpPersistentReserveIn, sa: 0x01, hasSA: true, name: "PERSISTENT RESERVE IN READ RESERVATION", dir: dirIn, usage: prinUsage(0x01), handler: persistentReserveIn},
+		{op: wscsi.OpPersistentReserveIn, sa: 0x02, hasSA: true, name: "PERSISTENT RESERVE IN REPORT CAPABILITIES", dir: dirIn, usage: prinUsage(0x02), handler: persistentReserveIn},
+		{op: wscsi.OpPersistentReserveIn, sa: 0x03, hasSA: true, name: "PERSISTENT RESERVE IN READ FULL STATUS", dir: dirIn, usage: prinUsage(0x03), handler: persistentReserveIn},
+		{op: wscsi.OpPersistentReserveOut, sa: 0x00, hasSA: true, name: "PERSISTENT RESERVE OUT REGISTER", dir: dirOut, usage: proutUsage(0x00), handler: persistentReserveOut},
+		{op: wscsi.OpPersistentReserveOut, sa: 0x01, hasSA: true, name: "PERSISTENT RESERVE OUT RESERVE", dir: dirOut, usage: proutUsage(0x01), handler: persistentReserveOut},
+		{op: wscsi.OpPersistentReserveOut, sa: 0x02, hasSA: true, name: "PERSISTENT RESERVE OUT RELEASE", dir: dirOut, usage: proutUsage(0x02), handler: persistentReserveOut},
+		{op: wscsi.OpPersistentReserveOut, sa: 0x03, hasSA: true, name: "PERSISTENT RESERVE OUT CLEAR", dir: dirOut, usage: proutUsage(0x03), handler: persistentReserveOut},
+		{op: wscsi.OpPersistentReserveOut, sa: 0x04, hasSA: true, name: "PERSISTENT RESERVE OUT PREEMPT", dir: dirOut, usage: proutUsage(0x04), handler: persistentReserveOut},
+		{op: wscsi.OpPersistentReserveOut, sa: 0x05, hasSA: true, name: "PERSISTENT RESERVE OUT PREEMPT AND ABORT", dir: dirOut, usage: proutUsage(0x05), handler: persistentReserveOut},
+		{op: wscsi.OpPersistentReserveOut, sa: 0x06, hasSA: true, name: "PERSISTENT RESERVE OUT REGISTER AND IGNORE EXISTING KEY", dir: dirOut, usage: proutUsage(0x06), handler: persistentReserveOut},
+		{op: wscsi.OpPersistentReserveOut, sa: 0x07, hasSA: true, name: "PERSISTENT RESERVE OUT REGISTER AND MOVE", dir: dirOut, usage: proutUsage(0x07), handler: persistentReserveOut},
 		{op: wscsi.OpRead16, name: "READ(16)", dir: dirIn, access: accessRead, usage: u(0x88, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0), handler: read},
 		{op: wscsi.OpCompareAndWrite, name: "COMPARE AND WRITE", dir: dirOut, access: accessWrite, usage: u(0x89, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0xff, 0x1f, 0), handler: compareAndWrite},
 		{op: wscsi.OpWrite16, name: "WRITE(16)", dir: dirOut, access: accessWrite, usage: u(0x8a, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0), handler: write},
@@ -115,6 +134,11 @@ func commandTable() []*command {
 }
 
 func u(b ...byte) []byte { return b }
+
+// prinUsage and proutUsage are the CDB usage data of PERSISTENT RESERVE
+// IN and OUT (SPC-4 6.15, 6.16).
+func prinUsage(sa byte) []byte  { return u(0x5e, sa, 0, 0, 0, 0, 0, 0xff, 0xff, 0) }
+func proutUsage(sa byte) []byte { return u(0x5f, sa, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0) }
 
 // byOpcode indexes commands without service action; bySA the others.
 var (

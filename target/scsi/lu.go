@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"github.com/tandem-ha/tandem/target/backstore"
+	"github.com/tandem-ha/tandem/target/scsi/pr"
+	"github.com/tandem-ha/tandem/target/scsi/pr/prfile"
 )
 
 // LUConfig describes one logical unit.
@@ -38,6 +40,12 @@ type LUConfig struct {
 	// many times) does not starve the other LUs sharing the disk. 0
 	// selects DefaultSanitizeRate; a negative value means no limit.
 	SanitizeRate int64
+	// StateFile is where the persistent reservation state is kept when
+	// an initiator sets APTPL (SPC-4 5.12.5), e.g.
+	// <state_dir>/pr/<target>-<lun>.state; its directory must exist.
+	// NewLU restores it. Empty means the LU cannot persist reservations,
+	// and APTPL=1 is refused.
+	StateFile string
 }
 
 // DefaultSanitizeRate is the SANITIZE OVERWRITE rate used when
@@ -90,6 +98,18 @@ type LU struct {
 	plainReads atomic.Int32
 
 	san sanitizeState
+
+	// mu guards the reservation state and the per-nexus state: commands
+	// take it for reading to check them, changes take it for writing.
+	mu      sync.RWMutex
+	pr      *pr.State
+	nexuses map[nexusKey]*nexusState
+	states  []*nexusState // distinct values of nexuses, oldest first
+	// anon stands for tasks without a Nexus (internal callers, tests):
+	// no unit attentions, the zero reservation identity.
+	anon nexusState
+	// saveState writes the reservation state (prfile.Save; tests swap it).
+	saveState func(dir, name string, state []byte) error
 }
 
 // NewLU builds a logical unit over be, which it owns from now on (Close
@@ -154,6 +174,14 @@ func NewLU(cfg LUConfig, be backstore.Backend) (*LU, error) {
 	lu.wce.Store(cfg.WriteCache)
 	lu.writers.cond.L = &lu.writers.mu
 	lu.san.stop = make(chan struct{})
+	lu.pr = pr.NewConfig(pr.Config{NoPersistence: cfg.StateFile == ""})
+	lu.nexuses = map[nexusKey]*nexusState{}
+	lu.saveState = prfile.Save
+	if cfg.StateFile != "" {
+		if err := lu.loadState(); err != nil {
+			return nil, err
+		}
+	}
 	return lu, nil
 }
 

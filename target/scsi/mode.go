@@ -228,6 +228,7 @@ func modeSelect(_ *Target, lu *LU, task *Task) outcome {
 		off += 2 + plen
 	}
 	// Apply only after the whole list checked out.
+	o.modeChanged = wce != lu.wce.Load() || dsense != lu.dsense.Load() || swp != lu.swp.Load()
 	lu.wce.Store(wce)
 	lu.dsense.Store(dsense)
 	lu.swp.Store(swp)

@@ -345,7 +345,6 @@ func writeSame(_ *Target, lu *LU, task *Task) outcome {
 	return o
 }
 
-
 // writePattern repeats block over [off, off+length) in chunks of up to
 // 1 MiB.
 func (lu *LU) writePattern(block []byte, off, length int64) error {

@@ -104,8 +104,9 @@ func TestCommands(t *testing.T) {
 		{desc: "tur", cdb: make([]byte, 6), want: wantGood},
 		{desc: "tur absent lun", lun: 3, cdb: make([]byte, 6), want: wantNoLU},
 		{desc: "unknown opcode", cdb: []byte{0xc0, 0, 0, 0, 0, 0}, want: wantBadOp},
-		{desc: "persistent reserve in not yet", cdb: []byte{0x5e, 0, 0, 0, 0, 0, 0, 0, 8, 0}, want: wantBadOp},
-		{desc: "reserve6 not yet", cdb: []byte{0x16, 0, 0, 0, 0, 0}, want: wantBadOp},
+		{desc: "persistent reserve in read keys", cdb: []byte{0x5e, 0, 0, 0, 0, 0, 0, 0, 8, 0}, in: 8, want: wantGood},
+		{desc: "persistent reserve in bad service action", cdb: []byte{0x5e, 0x04, 0, 0, 0, 0, 0, 0, 8, 0}, in: 8, want: wantBadCDB},
+		{desc: "reserve6", cdb: []byte{0x16, 0, 0, 0, 0, 0}, want: wantGood},
 		{desc: "unknown service action", cdb: []byte{0x9e, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0}, want: wantBadCDB},
 		{desc: "inquiry standard", cdb: []byte{0x12, 0, 0, 0, 96, 0}, in: 96, want: wantGood, check: func(t *testing.T, d []byte) {
 			require.Len(t, d, 96)

@@ -26,6 +26,10 @@ const (
 	reasonNoSense
 	reasonSanitizeInProgress
 	reasonSanitizeFailed
+	reasonInsufficientRegistration
+	reasonInvalidRelease
+	// reasonUnitAttention takes its ASC and ASCQ from failure.code.
+	reasonUnitAttention
 )
 
 var senseTable = [...]struct{ key, asc, ascq byte }{
@@ -46,6 +50,10 @@ var senseTable = [...]struct{ key, asc, ascq byte }{
 	reasonNoSense:                 {wscsi.SenseNoSense, 0x00, 0x00},
 	reasonSanitizeInProgress:      {wscsi.SenseNotReady, 0x04, 0x1b},
 	reasonSanitizeFailed:          {wscsi.SenseMediumError, 0x31, 0x03},
+	// SPC-4 5.12.7 and 5.12.11.2.2.
+	reasonInsufficientRegistration: {wscsi.SenseIllegalRequest, 0x55, 0x04},
+	reasonInvalidRelease:           {wscsi.SenseIllegalRequest, 0x26, 0x04},
+	reasonUnitAttention:            {wscsi.SenseUnitAttention, 0x00, 0x00},
 }
 
 // failure is a CHECK CONDITION about to happen. It is a plain value so
@@ -64,6 +72,8 @@ type failure struct {
 	// info is the INFORMATION field (e.g. miscompare offset).
 	infoValid bool
 	info      uint64
+	// code is the ASC and ASCQ of reasonUnitAttention.
+	code uaCode
 }
 
 func (f failure) failed() bool { return f.reason != reasonNone }
@@ -92,6 +102,9 @@ func senseData(f failure, descriptor bool) []byte {
 	e := senseTable[reasonInternal]
 	if int(f.reason) < len(senseTable) {
 		e = senseTable[f.reason]
+	}
+	if f.reason == reasonUnitAttention {
+		e.asc, e.ascq = f.code.asc, f.code.ascq
 	}
 	var sks [3]byte
 	if f.progress {

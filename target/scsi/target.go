@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	wscsi "github.com/tandem-ha/tandem/wire/scsi"
 )
@@ -16,6 +17,8 @@ type Target struct {
 	logger *slog.Logger
 	mu     sync.RWMutex
 	lus    map[uint64]*LU
+	// aborter is the fabric's task abort function (SetAborter).
+	aborter atomic.Pointer[Aborter]
 }
 
 // NewTarget returns an empty target. A nil logger discards.
@@ -82,6 +85,19 @@ func (t *Target) Execute(task *Task) Result {
 	if lu == nil {
 		return t.noLU(task, cmd)
 	}
+	ns, r, done := lu.admit(task, cmd, f)
+	if done {
+		return r
+	}
+	r = t.execute(lu, task, cmd, f)
+	if ns != nil {
+		ns.inflight.Add(-1)
+	}
+	return r
+}
+
+// execute runs an admitted command.
+func (t *Target) execute(lu *LU, task *Task, cmd *command, f failure) Result {
 	if f.failed() {
 		return lu.checkCondition(f, 0)
 	}
@@ -95,15 +111,18 @@ func (t *Target) Execute(task *Task) Result {
 	if f := lu.sanitizeGate(cmd); f.failed() {
 		return lu.checkCondition(f, 0)
 	}
-	// Persistent reservations (the next issue) hook in here: cmd.access
-	// says whether the command reads, writes or neither, which is what a
-	// reservation type permits or refuses (SPC-4 table 58).
 	o := cmd.handler(t, lu, task)
+	if o.modeChanged {
+		lu.modeChanged(task.Nexus)
+	}
 	if o.fail.failed() {
 		if o.fail.reason == reasonReadError || o.fail.reason == reasonWriteError || o.fail.reason == reasonInternal {
 			t.logger.Warn("command failed", "lun", task.LUN, "op", cmd.name, "err", o.err)
 		}
 		return lu.checkCondition(o.fail, o.wanted)
+	}
+	if o.conflict {
+		return Result{Status: wscsi.StatusReservationConflict, DataOutWanted: o.wanted}
 	}
 	return Result{Status: wscsi.StatusGood, DataIn: o.data, DataOutWanted: o.wanted}
 }
@@ -128,4 +147,34 @@ func (t *Target) noLU(task *Task, cmd *command) Result {
 		}
 	}
 	return (*LU)(nil).checkCondition(fail(reasonLUNotSupported), 0)
+}
+
+// ReplaceLU maps lu at lun in place of the LU there, for a resize that
+// reopens the backend: lu takes over the reservation state, the mode
+// pages and the unit attentions of the old LU, every nexus gets 2Ah/09h
+// CAPACITY DATA HAS CHANGED (SBC-3 4.6), and the old LU is returned once
+// none of its commands is executing, for the caller to close.
+func (t *Target) ReplaceLU(lun uint64, lu *LU) (*LU, error) {
+	if lu == nil {
+		return nil, errors.New("scsi: replace LU: nil LU")
+	}
+	t.mu.Lock()
+	old, found := t.lus[lun]
+	if !found {
+		t.mu.Unlock()
+		return nil, fmt.Errorf("scsi: LUN %d not mapped in %s", lun, t.name)
+	}
+	if err := lu.inherit(old); err != nil {
+		t.mu.Unlock()
+		return nil, err
+	}
+	t.lus[lun] = lu
+	t.mu.Unlock()
+	old.mu.RLock()
+	states := append([]*nexusState{&old.anon}, old.states...)
+	old.mu.RUnlock()
+	if !drain(states, abortWait) {
+		t.logger.Warn("replace LU: commands of the old LU still executing", "lun", lun)
+	}
+	return old, nil
 }

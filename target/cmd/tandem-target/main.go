@@ -48,6 +48,7 @@ func run(ctx context.Context, cfgPath string) error {
 	}
 	srv := iscsi.NewServer(serverConfig(cfg, log))
 	mgr := admin.NewManager(srv, log)
+	mgr.SetStateDir(cfg.StateDir) // reservation state (APTPL) lives here
 	defer func() {
 		if err := mgr.Close(); err != nil {
 			log.Error("closing LUNs", "err", err)
