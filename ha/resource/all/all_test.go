@@ -1,0 +1,13 @@
+package all
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/tandem-ha/tandem/ha/resource"
+)
+
+func TestAllRegistered(t *testing.T) {
+	assert.Equal(t, []string{"filesystem", "lsb", "script", "vip"}, resource.Types())
+}
