@@ -69,3 +69,19 @@ demo: build
 
 clean:
 	rm -rf $(BIN)
+
+## mqres-test: the IBM MQ resource's tests against its stand-in, including
+## Debian's ocf-tester (resource-agents, installed when missing) on ocf:tandem:ibmmq
+.PHONY: mqres-test
+mqres-test:
+	@command -v ocf-tester >/dev/null || { apt-get update && apt-get install -y resource-agents; } || \
+		echo "mqres-test: resource-agents could not be installed: the ocf-tester test will be SKIPPED"
+	@if command -v ocf-tester >/dev/null; then export MQRES_REQUIRE_OCF_TESTER=1; fi; \
+		$(GO) test -count=1 ./mqres/...
+
+.PHONY: bench-failover
+## bench-failover: 20 power-offs and 20 standbys of the active node in network namespaces (root), default timings
+bench-failover:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./ha/cmd/tandem-agent ./e2e/cmd/failover-bench
+	$(BIN)/failover-bench --agent-bin $(BIN)/tandem-agent $(FAILOVER_FLAGS)

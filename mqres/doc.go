@@ -1,4 +1,11 @@
-// Package mqres will hold the IBM MQ resource for tandem-agent: the OCF
-// resource agent that starts, stops and monitors a queue manager on
-// tandem-backed storage, and an MQ stand-in for tests without IBM MQ.
+// Package mqres is the IBM MQ resource: it starts, stops and monitors one
+// queue manager through MQ's documented control commands (strmqm, endmqm,
+// dspmq, dspmqinf), so tandem-agent, heartbeat's resource.d (cmd/mq) and
+// Pacemaker (cmd/ocf-ibmmq, ocf:tandem:ibmmq) share one implementation.
+//
+// Decisions are pure: ParseDspmq maps dspmq output to a QMStatus and
+// QMStatus.State folds it into running/stopped/failed. I/O goes through a
+// Runner (commands) and a ProcTable (the process sweep of the stop path), so
+// tests drive the resource against the stand-in under cmd/mqstub, a test
+// double of MQ's command-line contract, never against a real MQ.
 package mqres
