@@ -5,6 +5,7 @@ package all
 import (
 	_ "github.com/tandem-ha/tandem/ha/resource/filesystem" // type filesystem
 	_ "github.com/tandem-ha/tandem/ha/resource/lsb"        // type lsb
+	_ "github.com/tandem-ha/tandem/ha/resource/mq"         // type mq
 	_ "github.com/tandem-ha/tandem/ha/resource/script"     // type script
 	_ "github.com/tandem-ha/tandem/ha/resource/vip"        // type vip
 )
