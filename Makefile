@@ -23,10 +23,16 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ $(addprefix ./,$(CMDS))
 
-## deps: the conformance suite (libiscsi-bin), installed only when missing
+# Debian packages the tests use, as "command:package" pairs: libiscsi's
+# conformance suite and tools, ocf-tester, e2fsprogs for the filesystem
+# resource, iproute2 for the network-namespace tests.
+DEB_DEPS := iscsi-test-cu:libiscsi-bin ocf-tester:resource-agents mkfs.ext4:e2fsprogs ip:iproute2 losetup:mount
+
+## deps: the Debian packages the tests need, installed (one apt-get update) only when missing
 deps:
 	@command -v $(GO) >/dev/null || { echo "go not found: install Go >= 1.26 from https://go.dev/dl"; exit 1; }
-	@command -v iscsi-test-cu >/dev/null || { apt-get update && apt-get install -y libiscsi-bin; }
+	@missing=""; for d in $(DEB_DEPS); do command -v $${d%%:*} >/dev/null || missing="$$missing $${d#*:}"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
 
 ## lint: gofmt must list nothing, go vet must pass
 lint:
@@ -34,9 +40,10 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-## unit: go test for every module in go.work (fuzz seeds run as tests)
+## unit: go test for every module in go.work (fuzz seeds run as tests);
+## the OCF agent's ocf-tester run is required here, not skipped
 unit:
-	$(GO) test -count=1 $(PKGS)
+	MQRES_REQUIRE_OCF_TESTER=1 $(GO) test -count=1 $(PKGS)
 
 ## test: everything CI checks
 test: deps lint unit conformance-gate
@@ -85,3 +92,10 @@ bench-failover:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./ha/cmd/tandem-agent ./e2e/cmd/failover-bench
 	$(BIN)/failover-bench --agent-bin $(BIN)/tandem-agent $(FAILOVER_FLAGS)
+
+## demo-ha: two tandem-agents in network namespaces with a VIP, one failover shown step by step (root)
+.PHONY: demo-ha
+demo-ha:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./ha/cmd/tandem-agent ./e2e/cmd/failover-bench
+	$(BIN)/failover-bench --demo --agent-bin $(BIN)/tandem-agent
