@@ -1,0 +1,188 @@
+package hanet_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tandem-ha/tandem/e2e/hanet"
+)
+
+var agentBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if os.Geteuid() == 0 {
+		dir, err := os.MkdirTemp("", "hanet-bin")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		agentBin = filepath.Join(dir, "tandem-agent")
+		out, err := exec.Command("go", "build", "-o", agentBin, "github.com/tandem-ha/tandem/ha/cmd/tandem-agent").CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build tandem-agent: %v\n%s", err, out)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+// Fast timings keep the package well under 90 s; bench-failover measures
+// the defaults.
+var timing = hanet.Timing{Keepalive: 100 * time.Millisecond, DeadTime: 500 * time.Millisecond, InitDead: 2 * time.Second}
+
+func newLab(t *testing.T, opt hanet.Options) *hanet.Lab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("hanet: skipped, needs root to create network namespaces (run as root: go test ./e2e/hanet/)")
+	}
+	if opt.Timing == (hanet.Timing{}) {
+		opt.Timing = timing
+	}
+	opt.AgentBin, opt.Dir = agentBin, t.TempDir()
+	l, err := hanet.New(opt)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i := range 2 {
+				b, _ := os.ReadFile(l.AgentLog(i))
+				t.Logf("=== %s agent log\n%s", hanet.Nodes[i], tail(string(b), 60))
+			}
+		}
+		l.Close()
+	})
+	return l
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// startPair starts both agents and waits for the preferred node (alpha)
+// to answer on the VIP.
+func startPair(t *testing.T, l *hanet.Lab) {
+	t.Helper()
+	require.NoError(t, l.Start(0))
+	require.NoError(t, l.Start(1))
+	_, err := l.WaitVIP(ctxT(t, 10*time.Second), "alpha", 20*time.Millisecond)
+	require.NoError(t, err)
+	require.NoError(t, l.WaitState(ctxT(t, 5*time.Second), 0, "active"))
+	require.NoError(t, l.WaitState(ctxT(t, 5*time.Second), 1, "standby"))
+}
+
+func TestVIPFailover(t *testing.T) {
+	l := newLab(t, hanet.Options{})
+	startPair(t, l)
+	st, err := l.Client(0).Status(ctxT(t, 2*time.Second))
+	require.NoError(t, err)
+	assert.Equal(t, "active", st.Node.State)
+	assert.True(t, st.Peer.Alive)
+	require.Len(t, st.Links, 2)
+	for _, link := range st.Links {
+		assert.True(t, link.Up, link.Name)
+		assert.Positive(t, link.Received, link.Name)
+	}
+
+	t.Run("dedicated link cut: no failover", func(t *testing.T) {
+		require.NoError(t, l.CutDedicated(true))
+		deadline := time.Now().Add(4 * timing.DeadTime)
+		for time.Now().Before(deadline) {
+			got, err := l.Probe(200 * time.Millisecond)
+			require.NoError(t, err)
+			require.Equal(t, "alpha", got)
+			time.Sleep(50 * time.Millisecond)
+		}
+		assert.False(t, l.HasVIP(1), "beta must not take the VIP while alpha is heard on the public network")
+		st, err := l.Client(1).Status(ctxT(t, 2*time.Second))
+		require.NoError(t, err)
+		assert.Equal(t, "standby", st.Node.State)
+		assert.False(t, st.Links[0].Up)
+		assert.True(t, st.Links[1].Up)
+		require.NoError(t, l.CutDedicated(false))
+	})
+
+	t.Run("standby and takeover move the group", func(t *testing.T) {
+		require.NoError(t, l.Client(0).Standby(ctxT(t, 2*time.Second)))
+		_, err := l.WaitVIP(ctxT(t, 10*time.Second), "beta", 20*time.Millisecond)
+		require.NoError(t, err)
+		require.NoError(t, l.WaitState(ctxT(t, 5*time.Second), 0, "standby"))
+		assert.False(t, l.HasVIP(0))
+		require.NoError(t, l.Client(0).Takeover(ctxT(t, 2*time.Second)))
+		_, err = l.WaitVIP(ctxT(t, 10*time.Second), "alpha", 20*time.Millisecond)
+		require.NoError(t, err)
+		require.NoError(t, l.WaitState(ctxT(t, 5*time.Second), 1, "standby"))
+		assert.False(t, l.HasVIP(1))
+	})
+
+	t.Run("kill -9 of the active agent", func(t *testing.T) {
+		l.Kill(0)
+		// The dead agent's guard releases the VIP: no dual active, unlike
+		// heartbeat, whose killed daemon's node kept the resources.
+		require.Eventually(t, func() bool { return !l.HasVIP(0) }, 5*time.Second, 10*time.Millisecond)
+		_, err := l.WaitVIP(ctxT(t, 5*time.Second), "beta", 20*time.Millisecond)
+		require.NoError(t, err)
+		// alpha comes back: it stops its leftovers and stays standby.
+		require.NoError(t, l.Start(0))
+		require.NoError(t, l.WaitState(ctxT(t, 5*time.Second), 0, "standby"))
+		assert.False(t, l.HasVIP(0), "a restarted agent removes the VIP it left behind")
+		got, err := l.Probe(time.Second)
+		require.NoError(t, err)
+		assert.Equal(t, "beta", got)
+	})
+
+	t.Run("power off of the active node", func(t *testing.T) {
+		require.NoError(t, l.PowerOff(1))
+		_, err := l.WaitVIP(ctxT(t, 5*time.Second), "alpha", 20*time.Millisecond)
+		require.NoError(t, err)
+		require.NoError(t, l.PowerOn(1))
+		require.NoError(t, l.WaitState(ctxT(t, 5*time.Second), 1, "standby"))
+	})
+}
+
+func TestMonitorFailureRestartsThenFailsOver(t *testing.T) {
+	l := newLab(t, hanet.Options{ScriptMonitor: 200 * time.Millisecond, MaxRestarts: 1})
+	startPair(t, l)
+	require.NoError(t, os.WriteFile(l.FailMonitorFile(0), nil, 0o644))
+	_, err := l.WaitVIP(ctxT(t, 10*time.Second), "beta", 20*time.Millisecond)
+	require.NoError(t, err)
+	b, err := os.ReadFile(l.ScriptLog(0))
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, strings.Count(string(b), "start\n"), 2, "alpha restarted the script before failing over:\n%s", b)
+	assert.False(t, l.HasVIP(0))
+}
+
+func TestStopFailureSelfFences(t *testing.T) {
+	l := newLab(t, hanet.Options{})
+	startPair(t, l)
+	require.NoError(t, os.WriteFile(l.FailStopFile(0), nil, 0o644))
+	require.NoError(t, l.Client(0).Standby(ctxT(t, 2*time.Second)))
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(l.FencedFile(0))
+		return err == nil
+	}, 15*time.Second, 50*time.Millisecond, "self-fence command did not run")
+	require.NoError(t, l.WaitState(ctxT(t, 5*time.Second), 0, "fenced"))
+	os.Remove(l.FailStopFile(0))
+}

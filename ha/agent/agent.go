@@ -1,0 +1,454 @@
+// Package agent is tandem-agent's runtime around the pure state machine
+// ha/fsm: it feeds the machine ticks of a clock, authenticated heartbeats
+// from the links and the results of resource operations, and carries out
+// the actions it returns (send heartbeats, run resource operations in
+// goroutines with their timeouts, fence this node, log). All decisions are
+// the machine's; this package only does I/O and bookkeeping (link
+// last-seen, round-trip times, counters) for status and metrics.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tandem-ha/tandem/ha/config"
+	"github.com/tandem-ha/tandem/ha/control"
+	"github.com/tandem-ha/tandem/ha/fsm"
+	"github.com/tandem-ha/tandem/ha/heartbeat"
+	"github.com/tandem-ha/tandem/ha/internal/clock"
+	"github.com/tandem-ha/tandem/ha/link"
+	"github.com/tandem-ha/tandem/ha/resource"
+)
+
+// Options are the agent's adapters; zero values pick production ones.
+type Options struct {
+	// Transports are the links in config order. Nil: opened from the
+	// config with link.Open, delivering into Inbox.
+	Transports []link.Transport
+	// Inbox receives the transports' datagrams. Nil: made by New (then
+	// Transports must be nil too).
+	Inbox chan link.Datagram
+	// Resources are the group in config order. Nil: built from the
+	// config with resource.Build.
+	Resources []resource.Resource
+	// Fence fences this node; it may not return. Nil: FenceFunc(cfg.SelfFence).
+	Fence func(reason string)
+	// Clock is the time source. Nil: the system clock.
+	Clock clock.Clock
+	// Boot is this run's boot generation, which must grow from one run to
+	// the next so the peer's replay filter accepts the new run. Zero: the
+	// wall clock in nanoseconds at New.
+	Boot uint64
+	// OnResourceOp observes each finished resource operation (metrics).
+	OnResourceOp func(name string, op string, d time.Duration, err error)
+	// Log receives the agent's log lines; nil discards.
+	Log *slog.Logger
+}
+
+// Agent runs one node.
+type Agent struct {
+	cfg   *config.Config
+	opt   Options
+	log   *slog.Logger
+	clk   clock.Clock
+	start time.Time
+
+	m      *fsm.Machine
+	filter *heartbeat.Filter
+	links  []link.Transport
+	res    []resource.Resource
+	byName map[string]int
+
+	inbox   chan link.Datagram
+	results chan fsm.ResourceResult
+	cmds    chan cmdReq
+	done    chan struct{}
+
+	// Loop-owned state.
+	round   uint64
+	buf     []byte
+	running map[string]bool // resource operations in flight, by name
+
+	mu    sync.Mutex // guards what Status reads
+	ls    []linkState
+	rs    []resState
+	boot  uint64
+	state fsm.Status
+}
+
+type linkState struct {
+	lastSeen   time.Time     // wall time of the last accepted heartbeat
+	lastSeenAt time.Duration // agent time of the same
+	lastSeq    uint64
+	peerBoot   uint64
+	peerSentAt int64 // for the echo
+	rtt        time.Duration
+}
+
+type resState struct {
+	lastErr string
+}
+
+type cmdReq struct {
+	kind fsm.CommandKind
+	done chan error
+}
+
+// New builds an agent from a validated config.
+func New(cfg *config.Config, opt Options) (*Agent, error) {
+	a := &Agent{cfg: cfg, opt: opt, log: opt.Log, clk: opt.Clock}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	a.log = a.log.With("node", cfg.Node)
+	if a.clk == nil {
+		a.clk = clock.Real{}
+	}
+	a.start = a.clk.Now()
+	a.boot = opt.Boot
+	if a.boot == 0 {
+		a.boot = uint64(time.Now().UnixNano())
+	}
+	rcs := make([]fsm.ResourceConfig, len(cfg.Resources))
+	for i, s := range cfg.Resources {
+		rcs[i] = fsm.ResourceConfig{Name: s.Name, MonitorInterval: s.Monitor.Interval,
+			MonitorTimeout: s.Monitor.Timeout, StartTimeout: s.StartTimeout,
+			StopTimeout: s.StopTimeout, MaxRestarts: s.MaxRestarts}
+	}
+	m, err := fsm.New(fsm.Config{Self: cfg.Node, Peer: cfg.Peer, Preferred: cfg.Failback.Preferred,
+		AutoFailback: cfg.Failback.AutoFailback, Keepalive: cfg.Timing.Keepalive,
+		DeadTime: cfg.Timing.DeadTime, InitDead: cfg.Timing.InitDead, Links: len(cfg.Links),
+		Resources: rcs})
+	if err != nil {
+		return nil, fmt.Errorf("state machine: %w", err)
+	}
+	a.m = m
+	a.filter = heartbeat.NewFilter(cfg.Cluster, cfg.Node)
+
+	a.res = opt.Resources
+	if a.res == nil {
+		for _, s := range cfg.Resources {
+			r, err := resource.Build(s, a.log)
+			if err != nil {
+				return nil, fmt.Errorf("resource %s: %w", s.Name, err)
+			}
+			a.res = append(a.res, r)
+		}
+	}
+	if len(a.res) != len(cfg.Resources) {
+		return nil, fmt.Errorf("agent: %d resources given for %d configured", len(a.res), len(cfg.Resources))
+	}
+	a.byName = map[string]int{}
+	for i, s := range cfg.Resources {
+		a.byName[s.Name] = i
+	}
+	a.rs = make([]resState, len(a.res))
+	a.running = map[string]bool{}
+
+	a.inbox = opt.Inbox
+	a.links = opt.Transports
+	if a.links == nil {
+		if a.inbox == nil {
+			a.inbox = make(chan link.Datagram, 64*len(cfg.Links))
+		}
+		for i, l := range cfg.Links {
+			t, err := link.Open(i, l, a.inbox, a.log)
+			if err != nil {
+				a.closeLinks()
+				return nil, err
+			}
+			a.links = append(a.links, t)
+		}
+	}
+	if a.inbox == nil || len(a.links) != len(cfg.Links) {
+		a.closeLinks()
+		return nil, errors.New("agent: Options.Transports must match config links and come with Options.Inbox")
+	}
+	a.ls = make([]linkState, len(a.links))
+	a.results = make(chan fsm.ResourceResult, 2*len(a.res)+1)
+	a.cmds = make(chan cmdReq)
+	a.done = make(chan struct{})
+	if a.opt.Fence == nil {
+		a.opt.Fence = FenceFunc(cfg.SelfFence, a.log)
+	}
+	a.state = m.Status()
+	return a, nil
+}
+
+func (a *Agent) closeLinks() {
+	for _, t := range a.links {
+		t.Close()
+	}
+}
+
+// now is the machine's time: monotonic, since New.
+func (a *Agent) now() time.Duration { return a.clk.Now().Sub(a.start) }
+
+// tickEvery is the tick period: a quarter keepalive bounds the lateness of
+// heartbeats and of the dead-peer verdict to keepalive/4.
+func (a *Agent) tickEvery() time.Duration {
+	d := a.cfg.Timing.Keepalive / 4
+	if d < time.Millisecond {
+		d = time.Millisecond
+	}
+	return d
+}
+
+// Run runs the agent until ctx ends, then gives the group away: it asks the
+// machine for standby (the peer takes over at once instead of after
+// deadtime) and stops whatever still runs, in reverse order.
+func (a *Agent) Run(ctx context.Context) error {
+	defer close(a.done)
+	defer a.closeLinks()
+	a.log.Info("agent starting", "cluster", a.cfg.Cluster, "peer", a.cfg.Peer, "links", len(a.links),
+		"resources", len(a.res), "keepalive", a.cfg.Timing.Keepalive, "deadtime", a.cfg.Timing.DeadTime,
+		"initdead", a.cfg.Timing.InitDead, "boot", a.boot)
+	tick := a.clk.NewTicker(a.tickEvery())
+	defer tick.Stop()
+	a.step(fsm.Tick{Now: a.now()})
+	for {
+		select {
+		case <-ctx.Done():
+			return a.shutdown()
+		case <-tick.C():
+			a.step(fsm.Tick{Now: a.now()})
+		case d := <-a.inbox:
+			a.receive(d)
+		case r := <-a.results:
+			a.finished(r)
+		case c := <-a.cmds:
+			c.done <- refusal(a.step(fsm.Command{Kind: c.kind}))
+		}
+	}
+}
+
+// ShutdownGrace bounds how long Run waits, after its context ends, for the
+// machine to hand the group over before stopping resources directly.
+const ShutdownGrace = 3 * time.Second
+
+func (a *Agent) shutdown() error {
+	a.log.Info("agent stopping: handing the group over")
+	grace := ShutdownGrace
+	if err := refusal(a.step(fsm.Command{Kind: fsm.CmdStandby})); err != nil {
+		// No peer to hand over to: stop the group ourselves right away.
+		a.log.Warn("no hand-over on shutdown", "err", err)
+		grace = 0
+	}
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	tick := time.NewTicker(a.tickEvery())
+	defer tick.Stop()
+wait:
+	for grace > 0 && a.busy() {
+		select {
+		case <-deadline.C:
+			break wait
+		case <-tick.C:
+			a.step(fsm.Tick{Now: a.now()})
+		case d := <-a.inbox:
+			a.receive(d)
+		case r := <-a.results:
+			a.finished(r)
+		}
+	}
+	// Whatever the machine did, nothing may keep running after we exit:
+	// stop everything in reverse order (Stop is idempotent).
+	var errs []error
+	for i := len(a.res) - 1; i >= 0; i-- {
+		s := a.cfg.Resources[i]
+		ctx, cancel := context.WithTimeout(context.Background(), s.StopTimeout)
+		err := a.res[i].Stop(ctx)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("stop %s: %w", s.Name, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		a.log.Error("agent stopped with resources that failed to stop", "err", err)
+		return err
+	}
+	a.log.Info("agent stopped")
+	return nil
+}
+
+// busy is true while the machine still holds or moves resources.
+func (a *Agent) busy() bool {
+	if len(a.running) > 0 {
+		return true
+	}
+	switch a.state.State {
+	case fsm.Active, fsm.Starting, fsm.Stopping:
+		return true
+	}
+	return false
+}
+
+// Command hands an operator command to the machine.
+func (a *Agent) Command(ctx context.Context, c control.Command) error {
+	var k fsm.CommandKind
+	switch c {
+	case control.CmdStandby:
+		k = fsm.CmdStandby
+	case control.CmdTakeover:
+		k = fsm.CmdTakeover
+	case control.CmdMaintenanceOn:
+		k = fsm.CmdMaintenanceOn
+	case control.CmdMaintenanceOff:
+		k = fsm.CmdMaintenanceOff
+	default:
+		return fmt.Errorf("%w %q", control.ErrUnknownCommand, c)
+	}
+	req := cmdReq{kind: k, done: make(chan error, 1)}
+	select {
+	case a.cmds <- req:
+	case <-a.done:
+		return errors.New("agent is stopping")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-a.done:
+		return errors.New("agent is stopping")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// step feeds one event to the machine and carries out its actions, which
+// it returns.
+func (a *Agent) step(ev fsm.Event) []fsm.Action {
+	a.mu.Lock()
+	acts := a.m.Step(ev)
+	a.state = a.m.Status()
+	a.mu.Unlock()
+	for _, act := range acts {
+		a.do(act)
+	}
+	return acts
+}
+
+// refusal turns the machine's "command refused" notice into an error for
+// the operator.
+func refusal(acts []fsm.Action) error {
+	for _, act := range acts {
+		n, ok := act.(fsm.Notify)
+		if !ok || n.Msg != "command refused" {
+			continue
+		}
+		for i := 0; i+1 < len(n.Attrs); i += 2 {
+			if n.Attrs[i] == "reason" {
+				return fmt.Errorf("command refused: %v", n.Attrs[i+1])
+			}
+		}
+		return errors.New("command refused")
+	}
+	return nil
+}
+
+func (a *Agent) do(act fsm.Action) {
+	switch act := act.(type) {
+	case fsm.SendHeartbeat:
+		a.send(act.State, act.Flags)
+	case fsm.RunResource:
+		a.runResource(act)
+	case fsm.SelfFence:
+		a.log.Error("SELF-FENCE", "reason", act.Reason, "action", a.cfg.SelfFence.Action)
+		a.opt.Fence(act.Reason)
+	case fsm.Notify:
+		a.log.Log(context.Background(), act.Level, act.Msg, act.Attrs...)
+	default:
+		a.log.Warn("unknown action from the state machine", "action", fmt.Sprintf("%T", act))
+	}
+}
+
+func (a *Agent) runResource(act fsm.RunResource) {
+	i, ok := a.byName[act.Name]
+	if !ok {
+		a.log.Error("state machine named an unknown resource", "resource", act.Name)
+		return
+	}
+	r := a.res[i]
+	a.running[act.Name] = true
+	timeout := act.Timeout
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	a.log.Debug("resource operation", "resource", act.Name, "op", opName(act.Op), "timeout", timeout)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		t0 := time.Now()
+		res := fsm.ResourceResult{Name: act.Name, Op: act.Op, Status: fsm.ResStopped}
+		switch act.Op {
+		case fsm.OpStart:
+			res.Err = r.Start(ctx)
+		case fsm.OpStop:
+			res.Err = r.Stop(ctx)
+		case fsm.OpMonitor:
+			var st resource.Status
+			st, res.Err = r.Monitor(ctx)
+			res.Status = resStatus(st)
+		case fsm.OpForceStop:
+			if f, ok := r.(resource.Forcer); ok {
+				res.Err = f.ForceStop(ctx)
+			} // not a Forcer: nothing to escalate, report success (fsm.OpForceStop)
+		}
+		if res.Err == nil && ctx.Err() != nil {
+			res.Err = ctx.Err()
+		}
+		if a.opt.OnResourceOp != nil {
+			a.opt.OnResourceOp(act.Name, opName(act.Op), time.Since(t0), res.Err)
+		}
+		select {
+		case a.results <- res:
+		case <-a.done:
+		}
+	}()
+}
+
+func (a *Agent) finished(r fsm.ResourceResult) {
+	delete(a.running, r.Name)
+	if i, ok := a.byName[r.Name]; ok {
+		a.mu.Lock()
+		if r.Err != nil {
+			a.rs[i].lastErr = fmt.Sprintf("%s: %v", opName(r.Op), r.Err)
+		} else if r.Op != fsm.OpMonitor || r.Status == fsm.ResRunning {
+			a.rs[i].lastErr = ""
+		}
+		a.mu.Unlock()
+	}
+	if r.Err != nil {
+		a.log.Warn("resource operation failed", "resource", r.Name, "op", opName(r.Op), "err", r.Err)
+	}
+	a.step(r)
+}
+
+func resStatus(s resource.Status) fsm.ResStatus {
+	switch s {
+	case resource.StatusRunning:
+		return fsm.ResRunning
+	case resource.StatusStopped:
+		return fsm.ResStopped
+	}
+	return fsm.ResFailed
+}
+
+func opName(op fsm.Op) string {
+	switch op {
+	case fsm.OpStart:
+		return "start"
+	case fsm.OpStop:
+		return "stop"
+	case fsm.OpMonitor:
+		return "monitor"
+	case fsm.OpForceStop:
+		return "force-stop"
+	}
+	return fmt.Sprintf("op%d", int(op))
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tandem-ha/tandem/ha/agent"
+	"github.com/tandem-ha/tandem/ha/config"
+	"github.com/tandem-ha/tandem/ha/resource"
+)
+
+// The guard closes the gap heartbeat left open: a kill -9 (or crash) of the
+// agent leaves its resources running while the peer, hearing silence, starts
+// them too: dual active. The agent starts a guard process holding the read
+// end of a pipe; the agent writes one byte before a clean exit. If the pipe
+// closes without that byte, the agent died: the guard stops the group in
+// reverse order (escalating with ForceStop) and self-fences if something
+// still will not stop. It runs in its own session so a Ctrl-C or a
+// terminal hang-up of the agent does not take it down too.
+
+const guardClean = 1
+
+// startGuard starts the guard; the returned func tells it the agent exits
+// cleanly (true) or not (false: the guard releases the group).
+func startGuard(path, node string, log *slog.Logger) (func(clean bool), error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("guard: %w", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("guard: %w", err)
+	}
+	args := []string{"guard", "--config", path}
+	if node != "" {
+		args = append(args, "--node", node)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.ExtraFiles = []*os.File{r} // fd 3
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("guard: start: %w", err)
+	}
+	r.Close()
+	go cmd.Wait()
+	log.Info("guard started", "pid", cmd.Process.Pid)
+	return func(clean bool) {
+		if clean {
+			w.Write([]byte{guardClean})
+		}
+		w.Close()
+	}, nil
+}
+
+func guardCommand() *cobra.Command {
+	var path, node string
+	c := &cobra.Command{
+		Use:    "guard",
+		Short:  "Release the resource group when the agent dies (started by the agent)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+			pipe := os.NewFile(3, "agent-pipe")
+			if pipe == nil {
+				return errors.New("guard: no pipe from the agent on fd 3 (the agent starts the guard itself)")
+			}
+			var b [1]byte
+			n, _ := pipe.Read(b[:])
+			if n == 1 && b[0] == guardClean {
+				return nil
+			}
+			cfg, err := config.Load(path, config.Options{Node: node})
+			if err != nil {
+				return err
+			}
+			log := newLogger(cfg.Log).With("node", cfg.Node, "guard", true)
+			log.Error("agent died: releasing the resource group")
+			if reason := release(cfg, log); reason != "" {
+				agent.FenceFunc(cfg.SelfFence, log)(reason)
+				return errors.New(reason)
+			}
+			log.Warn("resource group released after the agent died")
+			return nil
+		},
+	}
+	c.Flags().StringVar(&path, "config", config.DefaultPath, "configuration file")
+	c.Flags().StringVar(&node, "node", "", "this node's name")
+	return c
+}
+
+// release stops every resource in reverse order; it returns why the node
+// must fence itself, or "".
+func release(cfg *config.Config, log *slog.Logger) string {
+	for i := len(cfg.Resources) - 1; i >= 0; i-- {
+		s := cfg.Resources[i]
+		r, err := resource.Build(s, log)
+		if err != nil {
+			return fmt.Sprintf("resource %s: %v", s.Name, err)
+		}
+		if err := op(s, r.Stop); err == nil {
+			continue
+		} else if f, ok := r.(resource.Forcer); ok {
+			log.Warn("stop failed, forcing", "resource", s.Name, "err", err)
+			_ = op(s, f.ForceStop)
+			if err := op(s, r.Stop); err == nil {
+				continue
+			}
+		}
+		return fmt.Sprintf("resource %s would not stop after the agent died", s.Name)
+	}
+	return ""
+}
+
+func op(s resource.Spec, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.StopTimeout)
+	defer cancel()
+	return f(ctx)
+}

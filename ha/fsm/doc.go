@@ -1,0 +1,64 @@
+// Package fsm is tandem-agent's failover state machine: a pure,
+// deterministic core that decides, for one node of a two-node cluster, when
+// to start, stop, restart, hand over or take over the resource group.
+//
+// It performs no I/O and reads no clock: its inputs are events (Tick,
+// Heartbeat, ResourceResult, Command) and its outputs are actions
+// (SendHeartbeat, RunResource, SelfFence, Notify), in the manner of etcd
+// raft's RawNode. The same inputs always give the same outputs, which is
+// what the scenario scripts in testdata/ and the property tests rely on.
+//
+// # The runtime's duties
+//
+// The runtime (ha/agent) wraps one Machine and must:
+//
+//  1. Create it with New(Config) from the validated configuration. Keep one
+//     monotonic clock origin; every Now passed in is the time since then.
+//  2. Call Step(Tick{Now}) periodically, at least every Keepalive/2 (every
+//     50ms is fine). Timing decisions happen on ticks: the peer is
+//     declared dead at the first tick at or after last-heard + DeadTime.
+//  3. For every datagram received on link i: heartbeat.Filter.Receive it
+//     (drops forged, foreign, looped-back and replayed ones), then
+//     Step(Heartbeat{Link: i, Node, Boot, Seq, State, Flags, Now}).
+//  4. Carry out the returned actions in order:
+//     - SendHeartbeat: seal one heartbeat.Message with State and Flags and a
+//     fresh Seq and send it on every link, each copy its own Seq.
+//     - RunResource: run Op on the named resource in the background with a
+//     context bounded by Timeout, and when it ends, Step a ResourceResult
+//     with the error (a timeout is an error) and, for OpMonitor, the
+//     status. Every RunResource gets exactly one result. OpForceStop on a
+//     resource that is not a resource.Forcer reports success.
+//     - SelfFence: stop acting and fence the node (production: reboot
+//     immediately, without stopping anything: a resource that cannot be
+//     stopped is still running and the peer must not wait for it).
+//     - Notify: log it with the Level, Msg and Attrs given.
+//  5. Pass operator commands as Step(Command{Kind}).
+//  6. Serialize all Steps (one goroutine, or a mutex): Machine is not safe
+//     for concurrent use. Status() gives a snapshot for the control socket.
+//
+// # Rules
+//
+// A node starts the group only if the peer is declared dead, or the peer
+// reports an idle state (Init, Standby, Failed) and one of: the peer yields
+// (FlagYield), the peer handed the group over (seen holding, then Standby),
+// or this node wins the tie (Preferred, else the lexically smaller name).
+// It never starts while the peer reports Starting, Active, Stopping,
+// Maintenance or Fenced, unless the peer is declared dead. The peer is
+// alive while heard on at least one link within DeadTime (peerLive, the one
+// place that rule lives), so cutting one link never fails over.
+//
+// The group starts in order and stops in reverse. A monitor failure
+// restarts the resource (stopping the ones after it first) up to
+// MaxRestarts times, then the group fails over: stopped, and this node
+// banned (FlagYield) until an operator command. A start failure stops what
+// may run and fails over likewise. A stop failure escalates to OpForceStop,
+// then OpStop again; if that fails the node fences itself.
+//
+// When both nodes hold the group (a healed partition) the tie winner keeps
+// it and the other stops. If the winner still sees the peer holding after
+// DeadTime, the peer cannot hear it (one-way failure) and the winner yields.
+// With AutoFailback the group moves back to the Preferred node when it
+// (re)joins idle. A starting agent first stops every resource (Stop is
+// idempotent), reporting Stopping, then waits up to InitDead for the peer
+// before taking the group alone.
+package fsm

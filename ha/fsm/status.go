@@ -1,0 +1,73 @@
+package fsm
+
+import "time"
+
+// Status is a snapshot of the machine for the control socket and metrics.
+type Status struct {
+	Node  string
+	State NodeState
+	Flags Flags
+	Now   time.Duration
+	// Banned: the group failed here; only an operator command clears it.
+	// Yielding: the group was handed to the peer; this node takes it back
+	// only if the peer dies or fails.
+	Banned, Yielding bool
+	Peer             PeerStatus
+	Links            []LinkStatus
+	Resources        []ResourceStatus
+	Counters         Counters
+}
+
+// PeerStatus is the peer as last heard.
+type PeerStatus struct {
+	Name         string
+	Heard, Alive bool
+	State        NodeState
+	Boot         uint64
+	LastHeard    time.Duration
+}
+
+// LinkStatus is one heartbeat link: up while the peer was heard on it
+// within DeadTime.
+type LinkStatus struct {
+	Heard, Up bool
+	LastHeard time.Duration
+}
+
+// ResourceStatus is one resource as the machine knows it: Failed means
+// "may be running, state unknown" (a failed operation).
+type ResourceStatus struct {
+	Name     string
+	Status   ResStatus
+	Busy     bool
+	Op       Op // the operation in flight when Busy
+	Restarts int
+}
+
+// Status returns a snapshot.
+func (m *Machine) Status() Status {
+	s := Status{
+		Node: m.cfg.Self, State: m.state, Flags: m.flags(), Now: m.now,
+		Banned: m.banned, Yielding: m.yield, Counters: m.counters,
+		Peer: PeerStatus{
+			Name: m.cfg.Peer, Heard: m.peer.heard, Alive: m.peer.alive,
+			State: m.peer.state, Boot: m.peer.boot, LastHeard: m.peer.last,
+		},
+	}
+	for _, l := range m.peer.links {
+		s.Links = append(s.Links, LinkStatus{Heard: l.heard, Up: l.up, LastHeard: l.last})
+	}
+	for _, r := range m.res {
+		rs := ResourceStatus{Name: r.cfg.Name, Busy: r.inflight, Op: r.op, Restarts: r.restarts}
+		switch r.st {
+		case rRunning:
+			rs.Status = ResRunning
+		case rStopped:
+			rs.Status = ResStopped
+		default:
+			rs.Status = ResFailed
+		}
+		s.Resources = append(s.Resources, rs)
+	}
+	return s
+}

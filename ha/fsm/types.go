@@ -1,0 +1,222 @@
+package fsm
+
+import (
+	"log/slog"
+	"strconv"
+	"time"
+)
+
+// NodeState is a node's role in the group. The values travel in heartbeats
+// (heartbeat.Message.State), so the list is append-only.
+type NodeState uint8
+
+const (
+	// Init: the agent just started; it stops leftovers (reported as
+	// Stopping meanwhile) and waits up to InitDead to hear the peer.
+	Init NodeState = iota
+	// Standby: holds nothing and may take the group.
+	Standby
+	// Starting: starting the group in order.
+	Starting
+	// Active: the whole group runs here and is monitored.
+	Active
+	// Stopping: stopping the group (or part of it) in reverse order.
+	Stopping
+	// Failed: holds nothing and will not take the group until an operator
+	// command: the group failed here while no peer could take it.
+	Failed
+	// Maintenance: the operator froze the node; resources are left as they
+	// are and nothing is monitored or acted on.
+	Maintenance
+	// Fenced: a stop failed even after ForceStop; the node fenced itself.
+	Fenced
+)
+
+var stateNames = [...]string{"Init", "Standby", "Starting", "Active", "Stopping", "Failed", "Maintenance", "Fenced"}
+
+func (s NodeState) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "NodeState(" + strconv.Itoa(int(s)) + ")"
+}
+
+// holds reports whether a node in state s may hold resources, so its peer
+// must not start them (unless it is declared dead).
+func (s NodeState) holds() bool {
+	switch s {
+	case Starting, Active, Stopping, Maintenance, Fenced:
+		return true
+	}
+	return false
+}
+
+// Flags are bits carried next to the state in heartbeats
+// (heartbeat.Message.Flags); append-only.
+type Flags uint8
+
+const (
+	// FlagTakeover asks the peer to hand the group over: the operator
+	// issued takeover here while the peer holds the group.
+	FlagTakeover Flags = 1 << iota
+	// FlagYield says an idle node will not take the group: it handed it
+	// over (operator standby, failback, lost conflict) or the group failed
+	// here. Its peer may start at once even if this node would win the tie,
+	// and even if it missed the hand-over itself (lost datagrams).
+	FlagYield
+)
+
+// Op is a resource operation.
+type Op int
+
+const (
+	OpStart Op = iota
+	OpStop
+	OpMonitor
+	// OpForceStop escalates a failed stop (resource.Forcer); the runtime
+	// reports success for resources that are not Forcers.
+	OpForceStop
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpStart:
+		return "start"
+	case OpStop:
+		return "stop"
+	case OpMonitor:
+		return "monitor"
+	case OpForceStop:
+		return "forcestop"
+	}
+	return "Op(" + strconv.Itoa(int(o)) + ")"
+}
+
+// ResStatus duplicates resource.Status so the machine imports no adapter.
+type ResStatus int
+
+const (
+	ResRunning ResStatus = iota
+	ResStopped
+	ResFailed
+)
+
+func (s ResStatus) String() string {
+	switch s {
+	case ResRunning:
+		return "running"
+	case ResStopped:
+		return "stopped"
+	case ResFailed:
+		return "failed"
+	}
+	return "ResStatus(" + strconv.Itoa(int(s)) + ")"
+}
+
+// CommandKind is an operator command.
+type CommandKind int
+
+const (
+	// CmdStandby hands the group to the peer (refused unless the peer is
+	// alive and idle).
+	CmdStandby CommandKind = iota
+	// CmdTakeover takes the group: starts it, or asks the holding peer to
+	// hand it over. Clears a local failure ban.
+	CmdTakeover
+	// CmdMaintenanceOn freezes the node: no monitoring, no actions.
+	CmdMaintenanceOn
+	// CmdMaintenanceOff resumes: the group is brought to where the node was
+	// heading before (started if it was Starting/Active, else stopped).
+	CmdMaintenanceOff
+)
+
+func (c CommandKind) String() string {
+	switch c {
+	case CmdStandby:
+		return "standby"
+	case CmdTakeover:
+		return "takeover"
+	case CmdMaintenanceOn:
+		return "maintenance-on"
+	case CmdMaintenanceOff:
+		return "maintenance-off"
+	}
+	return "CommandKind(" + strconv.Itoa(int(c)) + ")"
+}
+
+// Event is an input of Machine.Step.
+type Event interface{ isEvent() }
+
+// Tick advances the clock. Now is monotonic time since the agent started;
+// it must never go backwards. Tick at least every Keepalive/2.
+type Tick struct{ Now time.Duration }
+
+// Heartbeat is an authenticated, non-replayed heartbeat (heartbeat.Filter
+// already accepted it) received on link Link at time Now.
+type Heartbeat struct {
+	Link  int
+	Node  string
+	Boot  uint64
+	Seq   uint64
+	State NodeState
+	Flags Flags
+	Now   time.Duration
+}
+
+// ResourceResult reports the end of a RunResource action: Err is non-nil
+// when the operation failed or timed out. Status is meaningful for
+// OpMonitor only.
+type ResourceResult struct {
+	Name   string
+	Op     Op
+	Err    error
+	Status ResStatus
+}
+
+// Command is an operator command (tandemctl via the control socket).
+type Command struct{ Kind CommandKind }
+
+func (Tick) isEvent()           {}
+func (Heartbeat) isEvent()      {}
+func (ResourceResult) isEvent() {}
+func (Command) isEvent()        {}
+
+// Action is an output of Machine.Step, for the runtime to carry out.
+type Action interface{ isAction() }
+
+// SendHeartbeat sends one heartbeat with State and Flags on every link.
+type SendHeartbeat struct {
+	State NodeState
+	Flags Flags
+}
+
+// RunResource runs Op on resource Name with Timeout, in the background,
+// and reports a ResourceResult when done. The machine never has two
+// operations outstanding on one resource.
+type RunResource struct {
+	Name    string
+	Op      Op
+	Timeout time.Duration
+}
+
+// SelfFence: a resource could not be stopped; the node must take itself
+// out of the cluster (production: immediate reboot) so the peer can take
+// over safely once it declares this node dead.
+type SelfFence struct{ Reason string }
+
+// MsgCommandRefused is the Msg of the Notify emitted when an operator
+// command is refused; its "reason" attribute says why, for the operator.
+const MsgCommandRefused = "command refused"
+
+// Notify is a log line for the runtime to print; Attrs are slog key-value
+// pairs with stable keys (node, peer, resource, link, from, to, reason).
+type Notify struct {
+	Level slog.Level
+	Msg   string
+	Attrs []any
+}
+
+func (SendHeartbeat) isAction() {}
+func (RunResource) isAction()   {}
+func (SelfFence) isAction()     {}
+func (Notify) isAction()        {}

@@ -1,0 +1,142 @@
+// Command tandemctl is the operator CLI of a tandem cluster. For now it
+// talks to tandem-agent's control socket:
+//
+//	tandemctl status [--json]
+//	tandemctl standby | takeover
+//	tandemctl maintenance on|off
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tandem-ha/tandem/ha/control"
+)
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "tandemctl:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	var socket string
+	var timeout time.Duration
+	root := &cobra.Command{
+		Use:           "tandemctl",
+		Short:         "Operate a tandem cluster",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&socket, "socket", control.DefaultSocket, "tandem-agent control socket")
+	root.PersistentFlags().DurationVar(&timeout, "timeout", 10*time.Second, "how long to wait for the agent")
+	client := func(cmd *cobra.Command) (*control.Client, context.Context, context.CancelFunc) {
+		ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+		return control.NewClient(socket), ctx, cancel
+	}
+
+	var asJSON bool
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Show nodes, links, state and resources",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, ctx, cancel := client(cmd)
+			defer cancel()
+			st, err := c.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			printStatus(cmd.OutOrStdout(), st)
+			return nil
+		},
+	}
+	status.Flags().BoolVar(&asJSON, "json", false, "print the agent's JSON")
+
+	simple := func(use, short, done string, f func(*control.Client, context.Context) error) *cobra.Command {
+		return &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				c, ctx, cancel := client(cmd)
+				defer cancel()
+				if err := f(c, ctx); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), done)
+				return nil
+			}}
+	}
+	standby := simple("standby", "Hand the resource group to the peer", "standby requested: see tandemctl status",
+		func(c *control.Client, ctx context.Context) error { return c.Standby(ctx) })
+	takeover := simple("takeover", "Take the resource group from the peer", "takeover requested: see tandemctl status",
+		func(c *control.Client, ctx context.Context) error { return c.Takeover(ctx) })
+	maint := &cobra.Command{
+		Use:       "maintenance on|off",
+		Short:     "Freeze (on) or resume (off) failure handling on this node",
+		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
+		ValidArgs: []string{"on", "off"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, ctx, cancel := client(cmd)
+			defer cancel()
+			if err := c.Maintenance(ctx, args[0] == "on"); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "maintenance", args[0])
+			return nil
+		},
+	}
+	root.AddCommand(status, standby, takeover, maint)
+	return root
+}
+
+func printStatus(w io.Writer, st control.Status) {
+	fmt.Fprintf(w, "cluster %s, failovers %d, up %s\n\n", st.Cluster, st.Failovers, st.Uptime.Round(time.Second))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tSTATE\tALIVE\t")
+	fmt.Fprintf(tw, "%s (this node)\t%s\t%s\t\n", st.Node.Name, st.Node.State, yes(st.Node.Alive))
+	fmt.Fprintf(tw, "%s\t%s\t%s\t\n", st.Peer.Name, st.Peer.State, yes(st.Peer.Alive))
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LINK\tMODE\tUP\tLAST SEEN\tRTT\tSENT\tRECEIVED\tLOST\tDROPPED\t")
+	for _, l := range st.Links {
+		seen := "never"
+		if !l.LastSeen.IsZero() {
+			seen = st.GeneratedAt.Sub(l.LastSeen).Round(time.Millisecond).String() + " ago"
+		}
+		rtt := "-"
+		if l.RTT > 0 {
+			rtt = l.RTT.Round(time.Microsecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t\n", l.Name, l.Mode, yes(l.Up), seen, rtt,
+			l.Sent, l.Received, l.Lost, l.Forged+l.Foreign+l.Replayed+l.Malformed)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RESOURCE\tTYPE\tSTATE\tLAST ERROR\t")
+	for _, r := range st.Resources {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", r.Name, r.Type, r.State, strings.ReplaceAll(r.LastError, "\n", " "))
+	}
+	tw.Flush()
+}
+
+func yes(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
