@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	tscsi "github.com/tandem-ha/tandem/target/scsi"
 	"github.com/tandem-ha/tandem/wire/pdu"
@@ -48,6 +49,10 @@ type command struct {
 	delivered   bool
 	submitted   bool
 	failSense   []byte // when set, the command fails with this sense without executing
+
+	// state is the task's life cycle (taskRecv..taskDone) plus the
+	// taskAborted bit; task management changes it from other goroutines.
+	state atomic.Uint32
 
 	result tscsi.Result
 }
@@ -177,6 +182,14 @@ func (c *conn) onSCSICommand(req *pdu.PDU) error {
 		}
 		return c.drainPending()
 	case cmdQueue:
+		if _, taken := c.pending[cmd.cmdSN]; taken {
+			// The CmdSN was consumed already: by an ABORT TASK that
+			// named it before it arrived (RFC 7143 section 11.5.1) or by
+			// a duplicate; the command is not executed.
+			c.log.Debug("command with a consumed CmdSN dropped", "cmdsn", cmd.cmdSN, "itt", itt)
+			c.release(cmd)
+			return nil
+		}
 		c.addTask(cmd)
 		c.pending[cmd.cmdSN] = pendingCmd{cmd: cmd}
 		return nil
@@ -232,6 +245,11 @@ func (c *conn) addTask(cmd *command) {
 
 // deliver is called when cmd's turn in CmdSN order has come.
 func (c *conn) deliver(cmd *command) error {
+	if cmd.aborted() {
+		// Aborted while it waited for its turn: its CmdSN counts as
+		// received, the command itself is dropped.
+		return nil
+	}
 	cmd.delivered = true
 	c.advance(cmd)
 	return nil
@@ -239,7 +257,7 @@ func (c *conn) deliver(cmd *command) error {
 
 // advance moves a delivered command on: solicit more data or execute.
 func (c *conn) advance(cmd *command) {
-	if !cmd.delivered || cmd.submitted {
+	if !cmd.delivered || cmd.submitted || cmd.aborted() {
 		return
 	}
 	if cmd.failSense != nil || !cmd.write || cmd.got >= cmd.edtl {
@@ -348,6 +366,9 @@ func (c *conn) failData(cmd *command, why string) error {
 // busy and the queue depth allows.
 func (c *conn) submit(cmd *command) {
 	cmd.submitted = true
+	if !cmd.state.CompareAndSwap(taskRecv, taskQueued) {
+		return // aborted: dropped without a response
+	}
 	if cmd.out != nil {
 		cmd.task.DataOut = (*cmd.out)[:cmd.got]
 	}
@@ -392,12 +413,24 @@ func (c *conn) worker(first *command) {
 
 func (c *conn) execute(cmd *command) {
 	defer c.inflight.Done()
+	if !cmd.state.CompareAndSwap(taskQueued, taskExec) {
+		// Aborted while queued for a worker: never executed, no
+		// response (SAM-5 5.6, TAS=0).
+		return
+	}
 	if cmd.failSense != nil {
 		cmd.result = tscsi.Result{Status: scsi.StatusCheckCondition, Sense: cmd.failSense}
 	} else if c.exec == nil {
 		cmd.result = tscsi.Result{Status: scsi.StatusCheckCondition, Sense: senseInvalidIU}
 	} else {
 		cmd.result = c.safeExecute(&cmd.task)
+	}
+	if !cmd.state.CompareAndSwap(taskExec, taskResp) {
+		// Aborted while executing: the response is suppressed (RFC 7143
+		// section 4.2.3.4) and the aborter, waiting for the medium to
+		// be quiet, is woken.
+		c.finishAborted(cmd)
+		return
 	}
 	c.send(outMsg{kind: outDone, cmd: cmd})
 }

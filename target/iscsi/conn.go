@@ -24,8 +24,9 @@ const loginSegmentLimit = 64 << 10
 
 // errors that end the reader loop
 var (
-	errLogout   = errors.New("logout")
-	errShutdown = errors.New("server shutting down")
+	errLogout    = errors.New("logout")
+	errShutdown  = errors.New("server shutting down")
+	errColdReset = errors.New("target cold reset")
 )
 
 // outKind says what a writer queue entry carries.
@@ -72,9 +73,12 @@ type conn struct {
 	expCmdSN atomic.Uint32
 	pending  map[uint32]pendingCmd
 
-	// task table by ITT (for Data-Out and, later, ABORT TASK).
-	mu    sync.Mutex
-	tasks map[uint32]*command
+	// task table by ITT (for Data-Out and task management). mu also
+	// guards the taskDone transition of aborted tasks, which aborted
+	// signals.
+	mu      sync.Mutex
+	tasks   map[uint32]*command
+	aborted *sync.Cond
 
 	nextTTT uint32 // reader-owned
 	textTTT uint32 // pending text continuation
@@ -98,6 +102,9 @@ type conn struct {
 	writerErr chan struct{}
 }
 
+// pendingCmd is a PDU waiting for its CmdSN turn. With both fields nil
+// it is a CmdSN that an ABORT TASK consumed before its command arrived
+// (RFC 7143 section 11.5.1).
 type pendingCmd struct {
 	cmd *command // SCSI command, or nil
 	p   *pdu.PDU // other PDU (copied)
@@ -105,7 +112,7 @@ type pendingCmd struct {
 
 func newConn(s *Server, nc net.Conn) *conn {
 	remote := nc.RemoteAddr().String()
-	return &conn{
+	c := &conn{
 		srv:      s,
 		nc:       nc,
 		remote:   remote,
@@ -116,6 +123,8 @@ func newConn(s *Server, nc net.Conn) *conn {
 		tasks:    map[uint32]*command{},
 		pending:  map[uint32]pendingCmd{},
 	}
+	c.aborted = sync.NewCond(&c.mu)
+	return c
 }
 
 // kill drops the connection at once; in-flight responses are discarded.
@@ -162,6 +171,11 @@ func (c *conn) serve() {
 	c.exec = exec
 	c.log.Info("session in full feature phase", "type", c.sess.Type)
 	c.fullFeature()
+	if c.sess.Type == login.Normal {
+		// Logout, connection loss, reinstatement and cold reset all end
+		// the I_T nexus (SAM-5 6.3.4); every task has finished by now.
+		c.taskManager().NexusLoss(&c.nexus)
+	}
 }
 
 // login runs the login phase (RFC 7143 section 6) synchronously and
@@ -264,7 +278,7 @@ func (c *conn) fullFeature() {
 
 	err := c.readLoop()
 	switch {
-	case errors.Is(err, errLogout):
+	case errors.Is(err, errLogout), errors.Is(err, errColdReset):
 		// The logout response is queued with closeAfter; wait for it.
 		c.inflight.Wait()
 	case c.stopping.Load() && !c.isDone():
@@ -413,9 +427,10 @@ func (c *conn) drainPending() error {
 		delete(c.pending, exp)
 		c.expCmdSN.Store(exp + 1)
 		var err error
-		if pc.cmd != nil {
+		switch {
+		case pc.cmd != nil:
 			err = c.deliver(pc.cmd)
-		} else {
+		case pc.p != nil:
 			err = c.execOther(pc.p)
 		}
 		if err != nil {
@@ -434,7 +449,7 @@ func (c *conn) execOther(req *pdu.PDU) error {
 	case pdu.OpLogoutReq:
 		return c.onLogout(req)
 	case pdu.OpTaskMgmtReq:
-		c.onTMF(req)
+		return c.onTMF(req)
 	}
 	return nil
 }
@@ -488,6 +503,9 @@ func (c *conn) writer(statSN uint32) {
 			}
 			err = c.wr.Write(m.p)
 		case outR2T:
+			if m.cmd.aborted() {
+				continue // the task is gone; soliciting its data is pointless
+			}
 			err = c.writeR2T(&scratch, m.cmd, m.r2t, statSN)
 		case outDone:
 			statSN, err = c.writeDone(&scratch, sense[:], m.cmd, statSN)

@@ -179,27 +179,3 @@ func (c *conn) onLogout(req *pdu.PDU) error {
 	c.send(outMsg{kind: outPDU, p: p, stat: true, closeAfter: true})
 	return errLogout
 }
-
-// onTMF answers task management requests. Full task management arrives
-// with the next issue; until then nothing is aborted and the answers say
-// so truthfully (RFC 7143 section 11.6.1).
-func (c *conn) onTMF(req *pdu.PDU) {
-	resp := byte(pdu.TMFRespNotSupported)
-	switch req.BHS.Function() {
-	case pdu.TMFAbortTask:
-		c.mu.Lock()
-		_, found := c.tasks[req.BHS.ReferencedTaskTag()]
-		c.mu.Unlock()
-		if !found {
-			resp = pdu.TMFRespNoTask
-		}
-	case pdu.TMFTaskReassign:
-		resp = pdu.TMFRespNoReassign
-	}
-	p := &pdu.PDU{}
-	p.BHS.SetOpcode(pdu.OpTaskMgmtResp)
-	p.BHS.SetFlags(pdu.FlagFinal)
-	p.BHS.SetResponse(resp)
-	p.BHS.SetITT(req.BHS.ITT())
-	c.send(outMsg{kind: outPDU, p: p, stat: true})
-}

@@ -147,6 +147,16 @@ func (s *Server) AddTarget(info login.TargetInfo, exec Executor) error {
 		return fmt.Errorf("iscsi: target %q already exists; remove it first", info.Name)
 	}
 	s.targets[info.Name] = &targetEntry{info: info, exec: exec}
+	name := info.Name
+	// PREEMPT AND ABORT (SPC-4 5.9.11.5) aborts other nexuses' tasks on
+	// an LU through the fabric, which alone knows them.
+	if as, ok := exec.(AborterSetter); ok {
+		as.SetAborter(func(lun uint64, match func(n *scsi.Nexus) bool) {
+			s.abortTarget(name, func(cmd *command) bool {
+				return cmd.task.LUN == lun && cmd.task.CDB[0] != opPersistentReserveOut && match(cmd.task.Nexus)
+			})
+		})
+	}
 	return nil
 }
 
@@ -415,6 +425,48 @@ func (s *Server) register(c *conn) (Executor, error) {
 	}
 	s.sessions[c.sess.TSIH] = c
 	return exec, nil
+}
+
+// sessionsOf lists the normal sessions logged in to target.
+func (s *Server) sessionsOf(target string) []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*conn
+	for _, c := range s.sessions {
+		if c.sess.Type == login.Normal && c.sess.TargetName == target {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// abortTarget aborts the matching tasks of every session of target and
+// returns once none of them can still touch the medium, with the nexuses
+// that lost tasks.
+func (s *Server) abortTarget(target string, match func(cmd *command) bool) []*scsi.Nexus {
+	conns := s.sessionsOf(target)
+	var victims []*scsi.Nexus
+	waits := make([][]*command, len(conns))
+	for i, c := range conns {
+		n, ex := c.abortWhere(match)
+		if n > 0 {
+			victims = append(victims, &c.nexus)
+		}
+		waits[i] = ex
+	}
+	for i, c := range conns {
+		c.waitAborted(waits[i])
+	}
+	return victims
+}
+
+// dropTarget closes every session of target except keep.
+func (s *Server) dropTarget(target string, keep *conn) {
+	for _, c := range s.sessionsOf(target) {
+		if c != keep {
+			c.kill()
+		}
+	}
 }
 
 func (s *Server) unregister(c *conn) {

@@ -1,0 +1,35 @@
+package iscsi
+
+import (
+	tscsi "github.com/tandem-ha/tandem/target/scsi"
+)
+
+// TaskManager is the SCSI layer's side of task management (SAM-5
+// section 7); *scsi.Target implements it. The fabric aborts the tasks,
+// then calls these for the SCSI effects. An Executor without it gets
+// task aborts only.
+type TaskManager interface {
+	Reset(lun uint64, kind tscsi.ResetKind, by *tscsi.Nexus)
+	NexusLoss(n *tscsi.Nexus)
+	TasksCleared(lun uint64, by *tscsi.Nexus, victims []*tscsi.Nexus)
+}
+
+// AborterSetter is implemented by an Executor (*scsi.Target) whose
+// commands abort other tasks (PREEMPT AND ABORT); AddTarget registers the
+// fabric's Aborter with it.
+type AborterSetter interface {
+	SetAborter(a tscsi.Aborter)
+}
+
+type noTaskManager struct{}
+
+func (noTaskManager) Reset(uint64, tscsi.ResetKind, *tscsi.Nexus)       {}
+func (noTaskManager) NexusLoss(*tscsi.Nexus)                            {}
+func (noTaskManager) TasksCleared(uint64, *tscsi.Nexus, []*tscsi.Nexus) {}
+
+func (c *conn) taskManager() TaskManager {
+	if tm, ok := c.exec.(TaskManager); ok {
+		return tm
+	}
+	return noTaskManager{}
+}
