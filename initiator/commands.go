@@ -86,7 +86,12 @@ func (s *Session) Inquiry(ctx context.Context, lun uint64) (*InquiryData, error)
 	if err != nil {
 		return nil, err
 	}
-	d := resp.Data
+	return DecodeInquiry(resp.Data)
+}
+
+// DecodeInquiry decodes standard INQUIRY data (SPC-4 section 6.6.2); the
+// SG_IO path (initiator/sgio) shares it.
+func DecodeInquiry(d []byte) (*InquiryData, error) {
 	if len(d) < 36 {
 		return nil, errors.New("initiator: inquiry data is " + strconv.Itoa(len(d)) + " bytes, want at least 36")
 	}
@@ -119,7 +124,22 @@ func (s *Session) ReadCapacity16(ctx context.Context, lun uint64) (Capacity, err
 	if err != nil {
 		return Capacity{}, err
 	}
-	d := resp.Data
+	c, err := DecodeCapacity16(resp.Data)
+	if err != nil {
+		return c, err
+	}
+	s.bsMu.Lock()
+	if s.blockSizes == nil {
+		s.blockSizes = map[uint64]uint32{}
+	}
+	s.blockSizes[lun] = c.BlockSize
+	s.bsMu.Unlock()
+	return c, nil
+}
+
+// DecodeCapacity16 decodes READ CAPACITY (16) parameter data (SBC-3
+// section 5.16); the SG_IO path shares it.
+func DecodeCapacity16(d []byte) (Capacity, error) {
 	if len(d) < 12 {
 		return Capacity{}, errors.New("initiator: read capacity data is too short")
 	}
@@ -131,12 +151,6 @@ func (s *Session) ReadCapacity16(ctx context.Context, lun uint64) (Capacity, err
 	if c.BlockSize == 0 {
 		return c, errors.New("initiator: target reports a block size of 0")
 	}
-	s.bsMu.Lock()
-	if s.blockSizes == nil {
-		s.blockSizes = map[uint64]uint32{}
-	}
-	s.blockSizes[lun] = c.BlockSize
-	s.bsMu.Unlock()
 	return c, nil
 }
 

@@ -7,17 +7,21 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/tandem-ha/tandem/wire/scsi"
 )
 
 // PERSISTENT RESERVE IN/OUT (SPC-4 sections 6.15, 6.16).
+// The CDBs and the parameter list are built by wire/scsi (prcdb.go), shared
+// with the SG_IO path (initiator/sgio) so both encode PR identically.
 const (
-	opPRIn  = 0x5e
-	opPROut = 0x5f
+	opPRIn  = scsi.OpPersistentReserveIn
+	opPROut = scsi.OpPersistentReserveOut
 
-	saReadKeys           = 0x0
-	saReadReservation    = 0x1
-	saReportCapabilities = 0x2
-	saReadFullStatus     = 0x3
+	saReadKeys           = scsi.PRInReadKeys
+	saReadReservation    = scsi.PRInReadReservation
+	saReportCapabilities = scsi.PRInReportCapabilities
+	saReadFullStatus     = scsi.PRInReadFullStatus
 )
 
 // PROutAction is a PERSISTENT RESERVE OUT service action (SPC-4 table 180).
@@ -228,8 +232,8 @@ func unhex(c byte) (byte, bool) {
 func (s *Session) prIn(ctx context.Context, lun uint64, sa byte) ([]byte, error) {
 	alloc := 8 + 8*32
 	for {
-		cdb := []byte{opPRIn, sa, 0, 0, 0, 0, 0, byte(alloc >> 8), byte(alloc), 0}
-		resp, err := s.simple(ctx, lun, cdb, uint32(alloc))
+		cdb := scsi.PRInCDB(sa, uint16(alloc))
+		resp, err := s.simple(ctx, lun, cdb[:], uint32(alloc))
 		if err != nil {
 			return nil, fmt.Errorf("initiator: persistent reserve in: %w", err)
 		}
@@ -365,9 +369,8 @@ func DecodePRFullStatus(d []byte) (PRFullStatus, error) {
 // 5.14) except after the reservation ones (IsReservationUnitAttention),
 // which are returned.
 func (s *Session) PersistentReserveOut(ctx context.Context, lun uint64, sa PROutAction, t PRType, param []byte) error {
-	cdb := make([]byte, 10)
-	cdb[0], cdb[1], cdb[2] = opPROut, byte(sa)&0x1f, PRScopeLU<<4|byte(t)&0x0f
-	binary.BigEndian.PutUint32(cdb[5:9], uint32(len(param)))
+	c := scsi.PROutCDB(byte(sa), byte(t), uint32(len(param)))
+	cdb := c[:]
 	for attempt := 0; ; attempt++ {
 		resp, err := s.Do(ctx, &Command{LUN: lun, CDB: cdb, DataOut: param})
 		if err == nil {
@@ -384,30 +387,20 @@ func (s *Session) PersistentReserveOut(ctx context.Context, lun uint64, sa PROut
 
 // prParams builds the basic parameter list (SPC-4 table 182).
 func prParams(key, sark uint64, o PROptions) []byte {
-	n := 24
-	if len(o.TransportIDs) > 0 {
-		n = 28
-		for _, t := range o.TransportIDs {
-			n += len(t)
-		}
-	}
-	p := make([]byte, 24, n)
-	binary.BigEndian.PutUint64(p, key)
-	binary.BigEndian.PutUint64(p[8:], sark)
+	return scsi.PROutParams(key, sark, o.Flags(), o.TransportIDs)
+}
+
+// Flags returns the ALL_TG_PT and APTPL bits of byte 20 of the parameter
+// list (SPEC_I_PT follows from TransportIDs).
+func (o PROptions) Flags() byte {
+	var f byte
 	if o.AllTgPt {
-		p[20] |= 0x04
+		f |= scsi.PROutAllTgPt
 	}
 	if o.APTPL {
-		p[20] |= 0x01
+		f |= scsi.PROutAPTPL
 	}
-	if len(o.TransportIDs) > 0 {
-		p[20] |= 0x08 // SPEC_I_PT
-		p = binary.BigEndian.AppendUint32(p, uint32(n-28))
-		for _, t := range o.TransportIDs {
-			p = append(p, t...)
-		}
-	}
-	return p
+	return f
 }
 
 // PRRegister registers newKey for this I_T nexus (key is the current

@@ -50,10 +50,12 @@ type Limits struct {
 	// MaxOutstandingR2T, 1..65535 (RFC 7143 section 13.17). Default 1.
 	MaxOutstandingR2T uint32 `mapstructure:"max_outstanding_r2t" yaml:"max_outstanding_r2t"`
 	// NopInterval is the idle time before the target sends a NOP-In ping;
-	// 0 disables pings. Default 5s.
+	// 0 disables pings. Default 10s.
 	NopInterval time.Duration `mapstructure:"nop_interval" yaml:"-"`
 	// NopTimeout is how long a ping may go unanswered before the
-	// connection is dropped. Default 15s.
+	// connection is dropped. Default 60s: synchronous initiators (libiscsi's
+	// sync API, qemu's iscsi driver) answer pings only when they next send
+	// a command, and a busy-sleeping client must not lose its session.
 	NopTimeout time.Duration `mapstructure:"nop_timeout" yaml:"-"`
 	// ImmediateData offered by the target (RFC 7143 section 13.11). Default true.
 	ImmediateData bool `mapstructure:"immediate_data" yaml:"immediate_data"`
@@ -145,8 +147,8 @@ func DefaultLimits() Limits {
 		MaxBurstLength:           1048576, // 1 MiB
 		FirstBurstLength:         262144,  // RFC 7143 default 64 KiB is too small for ImmediateData
 		MaxOutstandingR2T:        1,       // RFC 7143 default
-		NopInterval:              5 * time.Second,
-		NopTimeout:               15 * time.Second,
+		NopInterval:              10 * time.Second,
+		NopTimeout:               60 * time.Second,
 		ImmediateData:            true,
 		InitialR2T:               false, // unsolicited Data-Out saves one round trip per write
 		HeaderDigest:             true,

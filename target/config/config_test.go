@@ -125,7 +125,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 	}}
 	b, err := cfg.Marshal()
 	require.NoError(t, err)
-	assert.Contains(t, string(b), "nop_interval: 5s")
+	assert.Contains(t, string(b), "nop_interval: 10s")
 	assert.NotContains(t, string(b), goodSecret, "secrets are never written")
 	got, err := Load(writeFile(t, dir, "c.yaml", string(b), 0o644))
 	require.NoError(t, err)

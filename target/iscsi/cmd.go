@@ -1,8 +1,11 @@
 package iscsi
 
 import (
+	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -123,6 +126,9 @@ func (c *conn) onSCSICommand(req *pdu.PDU) error {
 	lun, ok := scsi.DecodeLUN(cmd.lun)
 	if !ok {
 		lun = lunNotServed
+	}
+	if c.log.Enabled(context.Background(), slog.LevelDebug) {
+		c.log.Debug("scsi command", "itt", itt, "cmdsn", cmd.cmdSN, "lun", lun, "cdb", hex.EncodeToString(cdb), "edtl", cmd.edtl, "immediate_data", len(req.Data))
 	}
 	cmd.task = tscsi.Task{
 		Nexus: &c.nexus, LUN: lun, CDB: cdb, Attr: b.Flags() & pdu.AttrMask, Tag: itt,
@@ -424,6 +430,9 @@ func (c *conn) execute(cmd *command) {
 		cmd.result = tscsi.Result{Status: scsi.StatusCheckCondition, Sense: senseInvalidIU}
 	} else {
 		cmd.result = c.safeExecute(&cmd.task)
+	}
+	if c.log.Enabled(context.Background(), slog.LevelDebug) {
+		c.log.Debug("scsi command done", "itt", cmd.itt, "status", cmd.result.Status, "sense", hex.EncodeToString(cmd.result.Sense))
 	}
 	if !cmd.state.CompareAndSwap(taskExec, taskResp) {
 		// Aborted while executing: the response is suppressed (RFC 7143

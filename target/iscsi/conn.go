@@ -341,6 +341,15 @@ func (c *conn) readLoop() error {
 				c.reject(req, pdu.RejectDataDigest)
 				continue
 			}
+			if c.sess.Type == login.Normal {
+				// The transport is gone: end the nexus's SPC-2
+				// reservation now, not after its tasks drain, since
+				// another initiator's next command may already be
+				// on its way (libiscsi closes a session and goes on
+				// at once). serve repeats the call once the tasks
+				// have finished, for anything they reserved meanwhile.
+				c.taskManager().NexusLoss(&c.nexus)
+			}
 			var tooBig *pdu.SegmentTooLargeError
 			if errors.As(err, &tooBig) {
 				return fmt.Errorf("protocol error: %w", err)

@@ -7,7 +7,8 @@ import (
 // TaskManager is the SCSI layer's side of task management (SAM-5
 // section 7); *scsi.Target implements it. The fabric aborts the tasks,
 // then calls these for the SCSI effects. An Executor without it gets
-// task aborts only.
+// task aborts only. NexusLoss may come twice for one session end (when the
+// transport goes and when its tasks have drained) and must be idempotent.
 type TaskManager interface {
 	Reset(lun uint64, kind tscsi.ResetKind, by *tscsi.Nexus)
 	NexusLoss(n *tscsi.Nexus)

@@ -53,10 +53,11 @@ type Config struct {
 	// LoginTimeout bounds the whole login phase; default 15 s.
 	LoginTimeout time.Duration
 	// NopInterval is the idle time after which the target sends a NOP-In
-	// ping; default 5 s, negative disables pings.
+	// ping; default 10 s, negative disables pings.
 	NopInterval time.Duration
 	// NopTimeout is how long a ping may stay unanswered (with nothing
-	// else received) before the connection is dropped; default 15 s.
+	// else received) before the connection is dropped; default 60 s
+	// (see target/config for why it is long).
 	NopTimeout time.Duration
 	// Rand is the CHAP challenge source; nil = crypto/rand.
 	Rand io.Reader
@@ -84,10 +85,10 @@ func (c *Config) setDefaults() {
 		c.LoginTimeout = 15 * time.Second
 	}
 	if c.NopInterval == 0 {
-		c.NopInterval = 5 * time.Second
+		c.NopInterval = 10 * time.Second
 	}
 	if c.NopTimeout <= 0 {
-		c.NopTimeout = 15 * time.Second
+		c.NopTimeout = 60 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

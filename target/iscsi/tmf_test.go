@@ -40,9 +40,16 @@ func (d *tmfDisk) Reset(lun uint64, kind tscsi.ResetKind, by *tscsi.Nexus) {
 	d.resets = append(d.resets, resetCall{lun, kind, by.ISID})
 }
 
+// NexusLoss records each nexus once: the fabric calls it when the
+// transport goes and again when the session's tasks have drained.
 func (d *tmfDisk) NexusLoss(n *tscsi.Nexus) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	for _, l := range d.losses {
+		if l == n.ISID {
+			return
+		}
+	}
 	d.losses = append(d.losses, n.ISID)
 }
 

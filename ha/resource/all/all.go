@@ -4,6 +4,7 @@ package all
 
 import (
 	_ "github.com/tandem-ha/tandem/ha/resource/filesystem" // type filesystem
+	_ "github.com/tandem-ha/tandem/ha/resource/iscsi"      // type iscsi
 	_ "github.com/tandem-ha/tandem/ha/resource/lsb"        // type lsb
 	_ "github.com/tandem-ha/tandem/ha/resource/mq"         // type mq
 	_ "github.com/tandem-ha/tandem/ha/resource/script"     // type script

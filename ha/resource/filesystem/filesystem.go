@@ -59,6 +59,10 @@ type FS struct {
 	// stuck on a dead device is not started twice.
 	mu      sync.Mutex
 	probing chan struct{}
+	// deviceRef is params.device when it refers to another resource's
+	// output (${disk.device}, see resource.Env); Start resolves it into
+	// cfg.Device.
+	deviceRef string
 }
 
 // New builds an FS from spec params device, directory, fstype, options and
@@ -124,7 +128,24 @@ func NewFS(name string, cfg Config, log *slog.Logger) *FS {
 		cfg.MountInfo = "/proc/self/mountinfo"
 	}
 	flags, data, _ := ParseOptions(cfg.Options)
-	return &FS{name: name, cfg: cfg, flags: flags, data: data, log: log}
+	f := &FS{name: name, cfg: cfg, flags: flags, data: data, log: log}
+	if len(resource.References(cfg.Device)) > 0 {
+		f.deviceRef = cfg.Device
+	}
+	return f
+}
+
+// resolveDevice expands a ${name.key} device from the group's resource.Env.
+func (f *FS) resolveDevice(ctx context.Context) error {
+	if f.deviceRef == "" {
+		return nil
+	}
+	dev, err := resource.Expand(ctx, f.deviceRef)
+	if err != nil {
+		return fmt.Errorf("filesystem %s: params.device: %w", f.name, err)
+	}
+	f.cfg.Device = dev
+	return nil
 }
 
 // Name implements resource.Resource.
@@ -170,6 +191,9 @@ func JudgeFsck(code int) error {
 // Start checks and mounts the filesystem; an existing mount of the same
 // device succeeds, a mount of another device on the directory is an error.
 func (f *FS) Start(ctx context.Context) error {
+	if err := f.resolveDevice(ctx); err != nil {
+		return err
+	}
 	m, ok, err := f.mount()
 	if err != nil {
 		return err
@@ -289,6 +313,7 @@ func (f *FS) waitGone(ctx context.Context, grace time.Duration) {
 // the directory answers a stat before ctx ends; stopped when nothing is
 // mounted there; failed when something else is, or the stat hangs or fails.
 func (f *FS) Monitor(ctx context.Context) (resource.Status, error) {
+	_ = f.resolveDevice(ctx) // keeps the last device when the publisher has not run (agent restart)
 	m, ok, err := f.mount()
 	if err != nil {
 		return resource.StatusFailed, err

@@ -1,6 +1,7 @@
 package filesystem
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,4 +160,18 @@ func TestNewValidation(t *testing.T) {
 		err := resource.Spec{Type: Type, Name: "fs", Params: tc.params}.Validate()
 		assert.ErrorContains(t, err, tc.want)
 	}
+}
+
+func TestDeviceFromEnv(t *testing.T) {
+	spec := resource.Spec{Type: Type, Name: "fs", Params: map[string]string{
+		"device": "${disk.device}", "directory": "/srv/data", "fstype": "ext4", "fsck": "none"}}
+	r, err := New(spec, nil)
+	require.NoError(t, err)
+	f := r.(*FS)
+	env := resource.NewEnv()
+	ctx := resource.WithEnv(context.Background(), env)
+	assert.ErrorContains(t, f.resolveDevice(ctx), `list resource "disk" before this one`)
+	env.Set("disk.device", "/dev/sdq")
+	require.NoError(t, f.resolveDevice(ctx))
+	assert.Equal(t, "/dev/sdq", f.cfg.Device)
 }

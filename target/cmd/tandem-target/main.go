@@ -21,7 +21,7 @@ import (
 )
 
 func main() {
-	var cfgPath string
+	var cfgPath, logLevel string
 	cmd := &cobra.Command{
 		Use:           "tandem-target",
 		Short:         "userspace iSCSI target",
@@ -30,18 +30,23 @@ func main() {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			return run(ctx, cfgPath)
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
+			}
+			return run(ctx, cfgPath, lvl)
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "/etc/tandem/target.yaml", "configuration file")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "tandem-target:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, cfgPath string) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+func run(ctx context.Context, cfgPath string, level slog.Level) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
