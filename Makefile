@@ -99,3 +99,17 @@ demo-ha:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./ha/cmd/tandem-agent ./e2e/cmd/failover-bench
 	$(BIN)/failover-bench --demo --agent-bin $(BIN)/tandem-agent
+
+## e2e-vm-smoke: qemu guest (TCG) with the kernel iSCSI initiator against tandem-target over a lab bridge
+# Installs the lab's Debian packages when missing; the guest kernel is
+# downloaded with apt-get download and unpacked under build/vm, never
+# installed. Skips (exit 0) when not root or without /dev/net/tun.
+VM_PKGS := qemu-system-x86 qemu-utils busybox-static open-iscsi e2fsprogs cpio kmod
+.PHONY: e2e-vm-smoke vm-deps
+vm-deps:
+	@if [ "$$(id -u)" = 0 ] && ! dpkg -s $(VM_PKGS) >/dev/null 2>&1; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(VM_PKGS); fi
+e2e-vm-smoke: vm-deps
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./target/cmd/tandem-target ./e2e/cmd/vmsmoke
+	$(BIN)/vmsmoke --target-bin $(BIN)/tandem-target $(VM_SMOKE_FLAGS)

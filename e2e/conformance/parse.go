@@ -228,3 +228,22 @@ func Complete(results []Result, all []string, reason string) []Result {
 	}
 	return out
 }
+
+// Replace returns results with each test that also appears in newer taken
+// from newer (a second run of one suite under other conditions); tests
+// only in newer are appended.
+func Replace(results, newer []Result) []Result {
+	at := make(map[string]int, len(results))
+	out := append([]Result(nil), results...)
+	for i, r := range out {
+		at[r.Name] = i
+	}
+	for _, r := range newer {
+		if i, ok := at[r.Name]; ok {
+			out[i] = r
+		} else {
+			out = append(out, r)
+		}
+	}
+	return out
+}

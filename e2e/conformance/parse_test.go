@@ -152,3 +152,11 @@ func TestParseKilled(t *testing.T) {
 	assert.Len(t, all, 230)
 	assert.Equal(t, Counts{Passed: 72, Failed: 129, Skipped: 29}, Count(all))
 }
+
+func TestReplace(t *testing.T) {
+	a := []Result{{Name: "ALL.A.x", Status: Pass}, {Name: "ALL.M.y", Status: Skip, Reason: "no multipath"}}
+	b := []Result{{Name: "ALL.M.y", Status: Pass}, {Name: "ALL.M.z", Status: Fail}}
+	got := Replace(a, b)
+	assert.Equal(t, []Result{{Name: "ALL.A.x", Status: Pass}, {Name: "ALL.M.y", Status: Pass}, {Name: "ALL.M.z", Status: Fail}}, got)
+	assert.Equal(t, Skip, a[1].Status, "the input is not modified")
+}

@@ -20,20 +20,20 @@
 //  3. For every datagram received on link i: heartbeat.Filter.Receive it
 //     (drops forged, foreign, looped-back and replayed ones), then
 //     Step(Heartbeat{Link: i, Node, Boot, Seq, State, Flags, Now}).
-//  4. Carry out the returned actions in order:
-//     - SendHeartbeat: seal one heartbeat.Message with State and Flags and a
-//     fresh Seq and send it on every link, each copy its own Seq.
-//     - RunResource: run Op on the named resource in the background with a
-//     context bounded by Timeout, and when it ends, Step a ResourceResult
-//     with the error (a timeout is an error) and, for OpMonitor, the
-//     status. Every RunResource gets exactly one result. OpForceStop on a
-//     resource that is not a resource.Forcer reports success.
-//     - SelfFence: stop acting and fence the node (production: reboot
-//     immediately, without stopping anything: a resource that cannot be
-//     stopped is still running and the peer must not wait for it).
-//     - Notify: log it with the Level, Msg and Attrs given.
-//  5. Pass operator commands as Step(Command{Kind}).
-//  6. Serialize all Steps (one goroutine, or a mutex): Machine is not safe
+//  4. Carry out the returned actions in order. SendHeartbeat: seal one
+//     heartbeat.Message with State and Flags and send it on every link, each
+//     copy with its own fresh Seq.
+//  5. RunResource: run Op on the named resource in the background with a
+//     context bounded by Timeout; when it ends, Step a ResourceResult with
+//     the error (a timeout is an error) and, for OpMonitor, the status.
+//     Every RunResource gets exactly one result. OpForceStop on a resource
+//     that is not a resource.Forcer reports success.
+//  6. SelfFence: stop acting and fence the node (production: reboot at once,
+//     without stopping anything: a resource that cannot be stopped still
+//     runs, and the peer takes over only once it declares this node dead).
+//  7. Notify: log it with its Level, Msg and Attrs.
+//  8. Pass operator commands as Step(Command{Kind}).
+//  9. Serialize all Steps (one goroutine, or a mutex): Machine is not safe
 //     for concurrent use. Status() gives a snapshot for the control socket.
 //
 // # Rules
@@ -43,7 +43,11 @@
 // (FlagYield), the peer handed the group over (seen holding, then Standby),
 // or this node wins the tie (Preferred, else the lexically smaller name).
 // It never starts while the peer reports Starting, Active, Stopping,
-// Maintenance or Fenced, unless the peer is declared dead. The peer is
+// Maintenance or Fenced, unless the peer is declared dead. A start decided
+// while the peer is alive is a claim: the node reports Starting but runs
+// nothing until the peer's heartbeats carry FlagAck ("I am idle and see you
+// holding"); if both claim at once (stale views after lost datagrams) the
+// tie loser withdraws. Every state or flag change is sent at once. The peer is
 // alive while heard on at least one link within DeadTime (peerLive, the one
 // place that rule lives), so cutting one link never fails over.
 //

@@ -93,6 +93,11 @@ type Machine struct {
 	initDeadline time.Duration
 	nextHB       time.Duration
 	sendNow      bool
+	sent         SendHeartbeat // the last heartbeat sent
+
+	// claim: Starting, but no resource runs until the peer acknowledges
+	// (FlagAck) or is declared dead.
+	claim bool
 
 	banned  bool // the group failed here: never start it unasked
 	yield   bool // we handed the group over: start only if the peer dies or fails
@@ -152,9 +157,12 @@ func (m *Machine) Step(ev Event) []Action {
 		}
 	}
 	m.monitor()
-	if m.sendNow || m.now >= m.nextHB {
-		m.emit(SendHeartbeat{State: m.state, Flags: m.flags()})
-		m.sendNow = false
+	// Any change of what we would say is sent at once, so the peer learns
+	// of transitions and acknowledgements within one network delay.
+	hb := SendHeartbeat{State: m.state, Flags: m.flags()}
+	if m.sendNow || hb != m.sent || m.now >= m.nextHB {
+		m.emit(hb)
+		m.sent, m.sendNow = hb, false
 		m.nextHB = m.now + m.cfg.Keepalive
 	}
 	return m.out
@@ -173,6 +181,12 @@ func (m *Machine) flags() Flags {
 	}
 	if m.yield || m.banned {
 		f |= FlagYield
+	}
+	switch m.state {
+	case Init, Standby, Failed:
+		if m.peer.alive && (m.peer.state == Starting || m.peer.state == Active) {
+			f |= FlagAck
+		}
 	}
 	return f
 }
@@ -375,6 +389,12 @@ func (m *Machine) maybeYield() {
 		return
 	}
 	ps := m.peer.state
+	if m.state == Starting && m.claim && ps.holds() && ps != Starting && ps != Active {
+		// Nothing runs yet: withdraw and decide again once the peer is idle.
+		m.claim = false
+		m.become(Standby, "claim withdrawn: the peer is "+ps.String())
+		return
+	}
 	if ps == Starting || ps == Active {
 		if !m.winsTie() {
 			m.handOver("both nodes hold the group: the peer keeps it")
@@ -403,7 +423,10 @@ func (m *Machine) maybeYield() {
 	}
 }
 
+// start starts the group. While the peer is alive the start is a claim:
+// no resource runs before the peer acknowledges it (see FlagAck).
 func (m *Machine) start(reason string) {
+	m.claim = m.peer.alive
 	m.request, m.yield, m.conflict = false, false, false
 	m.peer.handedOver = false
 	for i := range m.res {
@@ -444,6 +467,17 @@ func (m *Machine) stopAll(after afterStop, reason string) {
 func (m *Machine) drive() {
 	if m.state != Starting && m.state != Stopping {
 		return
+	}
+	if m.state == Starting && m.claim {
+		switch {
+		case !m.peer.alive:
+			m.claim = false
+		case m.peer.flags&FlagAck != 0 && !m.peer.state.holds():
+			m.claim = false
+			m.notify(slog.LevelInfo, "peer acknowledged the start", "peer", m.cfg.Peer)
+		default:
+			return
+		}
 	}
 	for j := len(m.res) - 1; j >= m.upTo; j-- {
 		r := &m.res[j]
@@ -494,7 +528,9 @@ func (m *Machine) settle() {
 			m.become(Failed, "group stopped after a failure and no peer can take it: operator action needed")
 		}
 	case toRestart:
-		m.upTo = len(m.res)
+		// We held the group all along (Stopping, then Starting): the peer
+		// never saw us idle, so no claim is needed.
+		m.upTo, m.claim = len(m.res), false
 		m.become(Starting, "restarting")
 	case toFailed:
 		m.become(Failed, "group stopped")
@@ -646,7 +682,7 @@ func (m *Machine) command(k CommandKind) {
 			m.upTo, m.after = 0, toStandby
 			m.become(Stopping, "maintenance off: the peer holds the group")
 		case wasUp:
-			m.upTo = len(m.res)
+			m.upTo, m.claim = len(m.res), m.peer.alive
 			m.become(Starting, "maintenance off: the group was running here")
 		case m.prev == Stopping:
 			m.upTo = 0

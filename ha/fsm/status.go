@@ -11,11 +11,12 @@ type Status struct {
 	// Banned: the group failed here; only an operator command clears it.
 	// Yielding: the group was handed to the peer; this node takes it back
 	// only if the peer dies or fails.
-	Banned, Yielding bool
-	Peer             PeerStatus
-	Links            []LinkStatus
-	Resources        []ResourceStatus
-	Counters         Counters
+	// Claiming: Starting, waiting for the peer's acknowledgement.
+	Banned, Yielding, Claiming bool
+	Peer                       PeerStatus
+	Links                      []LinkStatus
+	Resources                  []ResourceStatus
+	Counters                   Counters
 }
 
 // PeerStatus is the peer as last heard.
@@ -48,7 +49,7 @@ type ResourceStatus struct {
 func (m *Machine) Status() Status {
 	s := Status{
 		Node: m.cfg.Self, State: m.state, Flags: m.flags(), Now: m.now,
-		Banned: m.banned, Yielding: m.yield, Counters: m.counters,
+		Banned: m.banned, Yielding: m.yield, Claiming: m.claim, Counters: m.counters,
 		Peer: PeerStatus{
 			Name: m.cfg.Peer, Heard: m.peer.heard, Alive: m.peer.alive,
 			State: m.peer.state, Boot: m.peer.boot, LastHeard: m.peer.last,

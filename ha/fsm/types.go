@@ -64,6 +64,12 @@ const (
 	// here. Its peer may start at once even if this node would win the tie,
 	// and even if it missed the hand-over itself (lost datagrams).
 	FlagYield
+	// FlagAck says: "I am idle, I see you Starting or Active, and I will not
+	// start while I do". A node that decides to start while its peer is
+	// alive claims the group (Starting) but runs no resource until the
+	// peer's heartbeats carry FlagAck, so two nodes deciding at once on
+	// stale views (lost heartbeats) never both run the group.
+	FlagAck
 )
 
 // Op is a resource operation.

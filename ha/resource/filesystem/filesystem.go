@@ -234,6 +234,10 @@ func (f *FS) Start(ctx context.Context) error {
 // Stop unmounts; a directory with nothing mounted is stopped already. A busy
 // mount returns an error wrapping ErrBusy.
 func (f *FS) Stop(ctx context.Context) error {
+	// A restarted agent stops what an earlier process mounted: the device
+	// may still be a ${name.key} reference, so resolve it first or the
+	// mount would look like someone else's and stay.
+	_ = f.resolveDevice(ctx)
 	return f.unmount(0)
 }
 
@@ -269,6 +273,7 @@ func (f *FS) unmount(flags int) error {
 // (MNT_DETACH): the device then stays busy until its last user is gone, which
 // is why only ForceStop does it.
 func (f *FS) ForceStop(ctx context.Context) error {
+	_ = f.resolveDevice(ctx)
 	if _, ok, err := f.mount(); err != nil || !ok {
 		return err
 	}
