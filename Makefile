@@ -23,16 +23,18 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ $(addprefix ./,$(CMDS))
 
-# Debian packages the tests use, as "command:package" pairs: libiscsi's
-# conformance suite and tools, ocf-tester, e2fsprogs for the filesystem
-# resource, iproute2 for the network-namespace tests.
-DEB_DEPS := iscsi-test-cu:libiscsi-bin ocf-tester:resource-agents mkfs.ext4:e2fsprogs ip:iproute2 losetup:mount
+# Debian packages the tests use: libiscsi's conformance suite and tools,
+# ocf-tester, e2fsprogs and mount for the filesystem resource, iproute2 and
+# nftables for the network-namespace labs, and the qemu VM lab's packages.
+DEB_PKGS := libiscsi-bin resource-agents e2fsprogs mount iproute2 nftables \
+	qemu-system-x86 qemu-utils busybox-static open-iscsi cpio kmod
 
 ## deps: the Debian packages the tests need, installed (one apt-get update) only when missing
 deps:
 	@command -v $(GO) >/dev/null || { echo "go not found: install Go >= 1.26 from https://go.dev/dl"; exit 1; }
-	@missing=""; for d in $(DEB_DEPS); do command -v $${d%%:*} >/dev/null || missing="$$missing $${d#*:}"; done; \
-	if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
+	@missing=$$(for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing:" $$missing; apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
 
 ## lint: gofmt must list nothing, go vet must pass
 lint:
@@ -46,7 +48,7 @@ unit:
 	MQRES_REQUIRE_OCF_TESTER=1 $(GO) test -count=1 $(PKGS)
 
 ## test: everything CI checks
-test: deps lint unit conformance-gate
+test: deps lint unit conformance-gate e2e-vm-smoke
 
 ## conformance: full iscsi-test-cu run against tandem-target, prints the table
 conformance: build
@@ -104,12 +106,8 @@ demo-ha:
 # Installs the lab's Debian packages when missing; the guest kernel is
 # downloaded with apt-get download and unpacked under build/vm, never
 # installed. Skips (exit 0) when not root or without /dev/net/tun.
-VM_PKGS := qemu-system-x86 qemu-utils busybox-static open-iscsi e2fsprogs cpio kmod
-.PHONY: e2e-vm-smoke vm-deps
-vm-deps:
-	@if [ "$$(id -u)" = 0 ] && ! dpkg -s $(VM_PKGS) >/dev/null 2>&1; then \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(VM_PKGS); fi
-e2e-vm-smoke: vm-deps
+.PHONY: e2e-vm-smoke
+e2e-vm-smoke: deps
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./target/cmd/tandem-target ./e2e/cmd/vmsmoke
 	$(BIN)/vmsmoke --target-bin $(BIN)/tandem-target $(VM_SMOKE_FLAGS)
