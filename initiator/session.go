@@ -376,25 +376,31 @@ func (s *Session) sendNumbered(ctx context.Context, p *pdu.PDU, immediate bool) 
 			return err
 		}
 		// The window is closed: MaxCmdSN has been reached.
-		s.windowWaiters++
-		ch := s.windowCh
-		s.snMu.Unlock()
-		s.wmu.Unlock()
-		var err error
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			err = ctx.Err()
-		case <-s.dead:
-			err = s.deadErr
-		}
-		s.snMu.Lock()
-		s.windowWaiters--
-		s.snMu.Unlock()
-		if err != nil {
+		if err := s.awaitWindow(ctx); err != nil {
 			return err
 		}
 	}
+}
+
+// awaitWindow is entered with snMu and wmu held and releases both; it
+// returns once MaxCmdSN may have moved, ctx ended or the session died.
+func (s *Session) awaitWindow(ctx context.Context) error {
+	s.windowWaiters++
+	ch := s.windowCh
+	s.snMu.Unlock()
+	s.wmu.Unlock()
+	var err error
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-s.dead:
+		err = s.deadErr
+	}
+	s.snMu.Lock()
+	s.windowWaiters--
+	s.snMu.Unlock()
+	return err
 }
 
 // refersToItself reports whether b is an ABORT TASK SET or CLEAR TASK

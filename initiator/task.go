@@ -282,22 +282,7 @@ func (s *Session) sendCommand(ctx context.Context, t *task) error {
 			s.wmu.Unlock()
 			return err
 		}
-		s.windowWaiters++
-		ch := s.windowCh
-		s.snMu.Unlock()
-		s.wmu.Unlock()
-		var err error
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			err = ctx.Err()
-		case <-s.dead:
-			err = s.deadErr
-		}
-		s.snMu.Lock()
-		s.windowWaiters--
-		s.snMu.Unlock()
-		if err != nil {
+		if err := s.awaitWindow(ctx); err != nil {
 			return err
 		}
 	}
