@@ -49,17 +49,12 @@ func dialNode(t *testing.T, addr, name string, isid [6]byte) *initiator.Session 
 	return s
 }
 
-// requirePR skips when the target does not implement PERSISTENT RESERVE
-// IN at all (INVALID COMMAND OPERATION CODE): the PR work lands in
-// target/scsi separately. Any other failure fails the test.
+// requirePR fails fast, with the reason, when the target does not answer
+// PERSISTENT RESERVE IN: every test after it depends on reservations.
 func requirePR(t *testing.T, s *initiator.Session) {
 	t.Helper()
 	_, err := s.PRReportCapabilities(ctx(t), 0)
-	var se *initiator.SenseError
-	if errors.As(err, &se) && se.Key == initiator.SenseIllegalRequest && se.ASC == 0x20 && se.ASCQ == 0 {
-		t.Skip("tandem-target answers PERSISTENT RESERVE IN with INVALID COMMAND OPERATION CODE: persistent reservations are not wired into target/scsi yet")
-	}
-	require.NoError(t, err)
+	require.NoError(t, err, "PERSISTENT RESERVE IN (REPORT CAPABILITIES) must work on tandem-target")
 }
 
 // again reissues a call once when it returned a persistent reservation
