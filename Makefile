@@ -72,8 +72,11 @@ bench: build
 	$(BIN)/conformance exec --target-bin $(BIN)/tandem-target --preallocate --thin=false --lun-size 1GiB -- \
 		$(BIN)/tandem-bench $(BENCH_FLAGS) {url}
 
-## demo: tandem-target in the foreground on 127.0.0.1:3260, 10 GiB sparse LUN, CHAP
+## demo: first one failover of two tandem-agents in network namespaces (root),
+## then tandem-target in the foreground on 127.0.0.1:3260, 10 GiB sparse LUN, CHAP
 demo: build
+	@if [ "$$(id -u)" = 0 ]; then $(BIN)/failover-bench --demo --agent-bin $(BIN)/tandem-agent; \
+	else echo "demo: the failover part needs root (network namespaces); skipping it"; fi
 	$(BIN)/tandem-demo --state-dir $(DEMO_STATE) --target-bin $(BIN)/tandem-target
 
 clean:
