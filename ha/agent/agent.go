@@ -17,11 +17,15 @@ import (
 
 	"github.com/tandem-ha/tandem/ha/config"
 	"github.com/tandem-ha/tandem/ha/control"
+	"github.com/tandem-ha/tandem/ha/diskhb"
+	"github.com/tandem-ha/tandem/ha/fence"
 	"github.com/tandem-ha/tandem/ha/fsm"
 	"github.com/tandem-ha/tandem/ha/heartbeat"
 	"github.com/tandem-ha/tandem/ha/internal/clock"
 	"github.com/tandem-ha/tandem/ha/link"
 	"github.com/tandem-ha/tandem/ha/resource"
+	"github.com/tandem-ha/tandem/ha/resource/iscsi"
+	"github.com/tandem-ha/tandem/initiator/device"
 )
 
 // Options are the agent's adapters; zero values pick production ones.
@@ -43,6 +47,12 @@ type Options struct {
 	// the next so the peer's replay filter accepts the new run. Zero: the
 	// wall clock in nanoseconds at New.
 	Boot uint64
+	// Arbiter is the disk heartbeat's LUN (tests); nil: opened from
+	// cfg.DiskHeartbeat with OpenArbiter when that is enabled. Setting it
+	// turns the disk heartbeat on.
+	Arbiter device.Device
+	// OpenArbiter opens the arbiter from the config; nil: openArbiter.
+	OpenArbiter func(ctx context.Context) (device.Device, error)
 	// OnResourceOp observes each finished resource operation (metrics).
 	OnResourceOp func(name string, op string, d time.Duration, err error)
 	// Log receives the agent's log lines; nil discards.
@@ -65,8 +75,15 @@ type Agent struct {
 
 	inbox   chan link.Datagram
 	results chan fsm.ResourceResult
-	cmds    chan cmdReq
-	done    chan struct{}
+	disk    chan diskhb.Result
+	dhb     *diskhb.Runner
+	// env is the group's resource.Env: the agent publishes cluster, node,
+	// key and the fenced flag; resources publish devices and the fence's
+	// last answer.
+	env  *resource.Env
+	key  uint64
+	cmds chan cmdReq
+	done chan struct{}
 
 	// Loop-owned state.
 	round   uint64
@@ -78,6 +95,7 @@ type Agent struct {
 	rs    []resState
 	boot  uint64
 	state fsm.Status
+	ds    diskState
 }
 
 type linkState struct {
@@ -95,6 +113,7 @@ type resState struct {
 
 type cmdReq struct {
 	kind fsm.CommandKind
+	pre  []fsm.Event // stepped before the command (rejoin: the holder)
 	done chan error
 }
 
@@ -117,17 +136,39 @@ func New(cfg *config.Config, opt Options) (*Agent, error) {
 	for i, s := range cfg.Resources {
 		rcs[i] = fsm.ResourceConfig{Name: s.Name, MonitorInterval: s.Monitor.Interval,
 			MonitorTimeout: s.Monitor.Timeout, StartTimeout: s.StartTimeout,
-			StopTimeout: s.StopTimeout, MaxRestarts: s.MaxRestarts}
+			StopTimeout: s.StopTimeout, MaxRestarts: s.MaxRestarts, Fence: s.Type == fence.Type}
 	}
+	arbiter := opt.Arbiter != nil || cfg.DiskHeartbeat.Enabled()
 	m, err := fsm.New(fsm.Config{Self: cfg.Node, Peer: cfg.Peer, Preferred: cfg.Failback.Preferred,
 		AutoFailback: cfg.Failback.AutoFailback, Keepalive: cfg.Timing.Keepalive,
 		DeadTime: cfg.Timing.DeadTime, InitDead: cfg.Timing.InitDead, Links: len(cfg.Links),
-		Resources: rcs})
+		Resources: rcs, Arbiter: arbiter})
 	if err != nil {
 		return nil, fmt.Errorf("state machine: %w", err)
 	}
 	a.m = m
 	a.filter = heartbeat.NewFilter(cfg.Cluster, cfg.Node)
+	a.key = fence.Key(cfg.Cluster, cfg.Node)
+	a.env = resource.NewEnv()
+	a.env.Set(fence.ClusterKey, cfg.Cluster)
+	a.env.Set(fence.NodeKey, cfg.Node)
+	a.env.Set(iscsi.KeyEnvKey, fence.FormatKey(a.key))
+	if arbiter {
+		a.dhb, err = diskhb.New(diskhb.Config{Device: opt.Arbiter, Cluster: cfg.Cluster, Nodes: cfg.Nodes,
+			Self: cfg.Node, Boot: a.boot, BaseLBA: cfg.DiskHeartbeat.BaseLBA, Keepalive: cfg.Timing.Keepalive,
+			Clock: a.clk, Log: a.log.With("medium", "disk"), State: func() uint8 {
+				a.mu.Lock()
+				defer a.mu.Unlock()
+				return uint8(a.state.State)
+			}})
+		if err != nil {
+			return nil, fmt.Errorf("disk heartbeat: %w", err)
+		}
+		a.disk = make(chan diskhb.Result, 1)
+		if a.opt.OpenArbiter == nil {
+			a.opt.OpenArbiter = func(ctx context.Context) (device.Device, error) { return openArbiter(ctx, cfg) }
+		}
+	}
 
 	a.res = opt.Resources
 	if a.res == nil {
@@ -210,10 +251,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	tick := a.clk.NewTicker(a.tickEvery())
 	defer tick.Stop()
 	a.step(fsm.Tick{Now: a.now()})
+	if a.dhb != nil {
+		dctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go a.runDisk(dctx)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return a.shutdown()
+		case r := <-a.disk:
+			a.diskResult(r)
 		case <-tick.C():
 			a.step(fsm.Tick{Now: a.now()})
 		case d := <-a.inbox:
@@ -221,6 +269,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		case r := <-a.results:
 			a.finished(r)
 		case c := <-a.cmds:
+			for _, ev := range c.pre {
+				a.step(ev)
+			}
 			c.done <- refusal(a.step(fsm.Command{Kind: c.kind}))
 		}
 	}
@@ -260,7 +311,7 @@ wait:
 	var errs []error
 	for i := len(a.res) - 1; i >= 0; i-- {
 		s := a.cfg.Resources[i]
-		ctx, cancel := context.WithTimeout(context.Background(), s.StopTimeout)
+		ctx, cancel := context.WithTimeout(resource.WithEnv(context.Background(), a.env), s.StopTimeout)
 		err := a.res[i].Stop(ctx)
 		cancel()
 		if err != nil {
@@ -299,10 +350,19 @@ func (a *Agent) Command(ctx context.Context, c control.Command) error {
 		k = fsm.CmdMaintenanceOn
 	case control.CmdMaintenanceOff:
 		k = fsm.CmdMaintenanceOff
+	case control.CmdRejoin:
+		k = fsm.CmdRejoin
 	default:
 		return fmt.Errorf("%w %q", control.ErrUnknownCommand, c)
 	}
 	req := cmdReq{kind: k, done: make(chan error, 1)}
+	if k == fsm.CmdRejoin {
+		h, err := a.holder(ctx)
+		if err != nil {
+			return fmt.Errorf("rejoin: cannot read who holds the reservation: %w", err)
+		}
+		req.pre = append(req.pre, fsm.ReservationHolder{Node: h})
+	}
 	select {
 	case a.cmds <- req:
 	case <-a.done:
@@ -326,7 +386,15 @@ func (a *Agent) step(ev fsm.Event) []fsm.Action {
 	a.mu.Lock()
 	acts := a.m.Step(ev)
 	a.state = a.m.Status()
+	fenced := a.state.State == fsm.Fenced
 	a.mu.Unlock()
+	// A fenced node never registers its key again on its own (the iscsi
+	// resource's re-registration reads this before deciding).
+	if fenced {
+		a.env.Set(iscsi.FencedKey, "true")
+	} else {
+		a.env.Delete(iscsi.FencedKey)
+	}
 	for _, act := range acts {
 		a.do(act)
 	}
@@ -358,7 +426,7 @@ func (a *Agent) do(act fsm.Action) {
 	case fsm.RunResource:
 		a.runResource(act)
 	case fsm.SelfFence:
-		a.log.Error("SELF-FENCE", "reason", act.Reason, "action", a.cfg.SelfFence.Action)
+		a.log.Error("SELF-FENCE", "reason", act.Reason, "storage_fenced", act.Storage, "action", a.cfg.SelfFence.Action)
 		a.opt.Fence(act.Reason)
 	case fsm.Notify:
 		a.log.Log(context.Background(), act.Level, act.Msg, act.Attrs...)
@@ -381,7 +449,7 @@ func (a *Agent) runResource(act fsm.RunResource) {
 	}
 	a.log.Debug("resource operation", "resource", act.Name, "op", opName(act.Op), "timeout", timeout)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		ctx, cancel := context.WithTimeout(resource.WithEnv(context.Background(), a.env), timeout)
 		defer cancel()
 		t0 := time.Now()
 		res := fsm.ResourceResult{Name: act.Name, Op: act.Op, Status: fsm.ResStopped}
@@ -402,6 +470,7 @@ func (a *Agent) runResource(act fsm.RunResource) {
 		if res.Err == nil && ctx.Err() != nil {
 			res.Err = ctx.Err()
 		}
+		res.Fenced = res.Err != nil && errors.Is(res.Err, resource.ErrFenced)
 		if a.opt.OnResourceOp != nil {
 			a.opt.OnResourceOp(act.Name, opName(act.Op), time.Since(t0), res.Err)
 		}
@@ -451,4 +520,41 @@ func opName(op fsm.Op) string {
 		return "force-stop"
 	}
 	return fmt.Sprintf("op%d", int(op))
+}
+
+// holderReader is implemented by the fence resource (fence.Fence.Holder).
+type holderReader interface {
+	Holder(ctx context.Context) (uint64, error)
+}
+
+// holder reads who holds the reservation through the group's fence
+// resource and names the node ("" none; the hex key for a stranger).
+func (a *Agent) holder(ctx context.Context) (string, error) {
+	for _, r := range a.res {
+		h, ok := r.(holderReader)
+		if !ok {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(resource.WithEnv(ctx, a.env), a.cfg.Timing.InitDead)
+		defer cancel()
+		k, err := h.Holder(ctx)
+		if err != nil {
+			return "", err
+		}
+		return a.nodeOfKey(k), nil
+	}
+	return "", errors.New("no fence resource in the group")
+}
+
+// nodeOfKey names the node whose derived key is k.
+func (a *Agent) nodeOfKey(k uint64) string {
+	switch k {
+	case 0:
+		return ""
+	case fence.Key(a.cfg.Cluster, a.cfg.Node):
+		return a.cfg.Node
+	case fence.Key(a.cfg.Cluster, a.cfg.Peer):
+		return a.cfg.Peer
+	}
+	return fence.FormatKey(k)
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync/atomic"
@@ -26,7 +27,11 @@ type fakeRes struct {
 	running               atomic.Bool
 	starts                atomic.Int32
 	failMonitor, failStop atomic.Bool
+	fencedMon             atomic.Bool   // Monitor reports resource.ErrFenced
+	holder                atomic.Uint64 // Holder's answer (a fence's)
 }
+
+func (f *fakeRes) Holder(context.Context) (uint64, error) { return f.holder.Load(), nil }
 
 func (f *fakeRes) Name() string { return f.name }
 func (f *fakeRes) Start(context.Context) error {
@@ -42,6 +47,9 @@ func (f *fakeRes) Stop(context.Context) error {
 	return nil
 }
 func (f *fakeRes) Monitor(context.Context) (resource.Status, error) {
+	if f.fencedMon.Load() {
+		return resource.StatusFailed, fmt.Errorf("fence: %w: key preempted", resource.ErrFenced)
+	}
 	if f.running.Load() && !f.failMonitor.Load() {
 		return resource.StatusRunning, nil
 	}
@@ -88,7 +96,7 @@ func logger(t *testing.T) *slog.Logger {
 	return nil
 }
 
-func newPair(t *testing.T) *pair {
+func newPair(t *testing.T, opts ...func(i int, o *Options)) *pair {
 	p := &pair{}
 	inbox := [2]chan link.Datagram{make(chan link.Datagram, 64), make(chan link.Datagram, 64)}
 	for l := range 2 {
@@ -96,13 +104,17 @@ func newPair(t *testing.T) *pair {
 	}
 	for i := range 2 {
 		n := &node{res: []*fakeRes{{name: "vip"}, {name: "svc"}}, done: make(chan error, 1)}
-		a, err := New(testConfig(i), Options{
+		o := Options{
 			Transports: []link.Transport{p.links[0][i], p.links[1][i]},
 			Inbox:      inbox[i],
 			Resources:  []resource.Resource{n.res[0], n.res[1]},
 			Fence:      func(string) { n.fenced.Add(1) },
 			Log:        logger(t),
-		})
+		}
+		for _, f := range opts {
+			f(i, &o)
+		}
+		a, err := New(testConfig(i), o)
 		require.NoError(t, err)
 		n.a = a
 		p.nodes[i] = n

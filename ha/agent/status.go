@@ -4,6 +4,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tandem-ha/tandem/ha/fence"
+
 	"github.com/tandem-ha/tandem/ha/control"
 	"github.com/tandem-ha/tandem/ha/fsm"
 )
@@ -22,6 +24,38 @@ func (a *Agent) Status() control.Status {
 		Failovers:   s.Counters.Failovers,
 		Uptime:      a.now(),
 		GeneratedAt: time.Now(),
+	}
+	st.Node.Key = fence.FormatKey(a.key)
+	st.Peer.Key = fence.FormatKey(fence.Key(a.cfg.Cluster, a.cfg.Peer))
+	st.Node.Fenced, st.Node.FencedBy = s.State == fsm.Fenced, s.FencedBy
+	for _, spec := range a.cfg.Resources {
+		if spec.Type != fence.Type {
+			continue
+		}
+		fs := &control.FenceStatus{Resource: spec.Name}
+		if h, ok := a.env.Get(spec.Name + ".holder"); ok && h != "" {
+			fs.HolderKey = h
+			fs.Holder = h
+			for _, n := range []string{a.cfg.Node, a.cfg.Peer} {
+				if fence.FormatKey(fence.Key(a.cfg.Cluster, n)) == h {
+					fs.Holder = n
+				}
+			}
+		}
+		if k, ok := a.env.Get(spec.Name + ".keys"); ok && k != "" {
+			fs.Keys = strings.Split(k, ",")
+		}
+		st.Fence = fs
+		break
+	}
+	if a.dhb != nil {
+		ds := a.ds
+		st.DiskHeartbeat = &control.DiskHeartbeatStatus{OK: ds.ok, LastError: ds.lastErr, LastOK: ds.lastOK,
+			Seq: ds.seq, PeerLastSeen: ds.peerSeen, PeerSeq: ds.peerSeq,
+			PeerAlive: ds.peerHeardAny && a.now()-ds.peerSeenAt < a.cfg.Timing.DeadTime}
+		if ds.peerHeardAny {
+			st.DiskHeartbeat.PeerState = stateName(ds.peerState)
+		}
 	}
 	switch {
 	case s.Peer.Alive:

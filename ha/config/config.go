@@ -63,7 +63,29 @@ type Config struct {
 	Key []byte `mapstructure:"-"`
 	// Resources is the resource group in start order (stopped in reverse);
 	// zero timeouts take resource.Default*, max_restarts 0 fails over at once.
+	// A `fence` resource (type fence, params.type scsi-pr; see ha/fence)
+	// must come before any filesystem: nothing after it starts until this
+	// node holds the reservation on every shared LUN. Example (kernel
+	// initiator, the fence registers on the session that carries the data):
+	//
+	//	- {name: disk, type: iscsi, params: {portal: 10.0.0.1:3260, target: iqn.2026-11.io.tandem:disk, fence: "true"}}
+	//	- {name: fence, type: fence, params: {type: scsi-pr, devices: "${disk.device}"}, monitor: {interval: 1s}}
+	//	- {name: fs, type: filesystem, params: {device: "${disk.device}", directory: /srv, fstype: ext4}}
+	//
+	// or with native sessions (the fence has its own I_T nexus; every
+	// writer registers fence.Key(cluster, node) on its own):
+	//
+	//	- {name: fence, type: fence, params: {type: scsi-pr, portal: 10.0.0.1:3260, target: iqn..., luns: "0,1",
+	//	   user: node, secret_file: /etc/tandem/chap}}
+	//
+	// The key is derived from cluster and node (ha/fence doc); its monitor
+	// interval is how fast a fenced node notices it (1s is a good value).
 	Resources []resource.Spec `mapstructure:"resources"`
+	// DiskHeartbeat, when Device or Portal is set, runs the disk heartbeat
+	// (ha/diskhb) on an arbiter LUN: a third heartbeat medium. The peer is
+	// then dead only when silent on every link AND on the disk, and a node
+	// that reaches neither stops its group. Empty: links only.
+	DiskHeartbeat DiskHeartbeat `mapstructure:"disk_heartbeat"`
 	// Failback is the failback policy.
 	Failback Failback `mapstructure:"failback"`
 	// ControlSocket is the unix socket of the control API (mode 0600).
@@ -112,6 +134,42 @@ type Timing struct {
 	// InitDead is how long a starting node waits for its peer before it
 	// takes the resources alone.
 	InitDead time.Duration `mapstructure:"initdead"`
+}
+
+// DiskHeartbeat is the arbiter LUN: a small LUN of the shared target that
+// no reservation covers (one 512-byte block per node is enough).
+type DiskHeartbeat struct {
+	// Device is a kernel block device of the arbiter LUN (SG_IO), e.g.
+	// /dev/disk/by-path/...-lun-9. Or, for a native session:
+	Device string `mapstructure:"device"`
+	// Portal (IP:PORT), Target (IQN) and LUN of a native session; its
+	// initiator name is fence.InitiatorName(cluster, node).
+	Portal string `mapstructure:"portal"`
+	Target string `mapstructure:"target"`
+	LUN    uint64 `mapstructure:"lun"`
+	// User and SecretFile: one-way CHAP for the native session (0600 file).
+	User       string `mapstructure:"user"`
+	SecretFile string `mapstructure:"secret_file"`
+	// BaseLBA is the first slot's block (default 0); slot i is the i-th
+	// node in sorted order.
+	BaseLBA uint64 `mapstructure:"base_lba"`
+}
+
+// Enabled reports whether a disk heartbeat is configured.
+func (d DiskHeartbeat) Enabled() bool { return d.Device != "" || d.Portal != "" }
+
+func (d DiskHeartbeat) validate() error {
+	switch {
+	case !d.Enabled():
+		return nil
+	case d.Device != "" && d.Portal != "":
+		return errors.New("disk_heartbeat: device and portal both set: use a kernel device or a native session, not both")
+	case d.Portal != "" && d.Target == "":
+		return errors.New("disk_heartbeat.target: empty: set the arbiter target's IQN")
+	case (d.User == "") != (d.SecretFile == ""):
+		return errors.New("disk_heartbeat: user and secret_file must be set together")
+	}
+	return nil
 }
 
 // Failback is the failback policy.
@@ -253,6 +311,9 @@ func (c *Config) resolve() error {
 	if err := c.validateResources(); err != nil {
 		return err
 	}
+	if err := c.DiskHeartbeat.validate(); err != nil {
+		return err
+	}
 	if c.ControlSocket == "" {
 		return errors.New("control_socket: empty: set a path such as /run/tandem/agent.sock")
 	}
@@ -352,6 +413,16 @@ func (l *Link) resolve(self, peer string) error {
 }
 
 func (c *Config) validateResources() error {
+	for i, r := range c.Resources {
+		if r.Type != "fence" {
+			continue
+		}
+		for _, prev := range c.Resources[:i] {
+			if prev.Type == "filesystem" {
+				return fmt.Errorf("resources[%d] (%s): a fence must come before filesystem %q: move it up so nothing mounts before the reservation is ours", i, r.Name, prev.Name)
+			}
+		}
+	}
 	seen := map[string]bool{}
 	for i := range c.Resources {
 		r := &c.Resources[i]

@@ -86,6 +86,13 @@ func TestParseGood(t *testing.T) {
 	assert.True(t, c.Failback.AutoFailback)
 	assert.Equal(t, "/run/tandem/agent.sock", c.ControlSocket)
 
+	assert.False(t, c.DiskHeartbeat.Enabled())
+	c, err = Parse([]byte(fmt.Sprintf(good, kf)+"disk_heartbeat: {portal: 10.0.0.1:3260, target: iqn.2026-11.io.tandem:arb, lun: 1, base_lba: 8}\n"), Options{})
+	require.NoError(t, err)
+	assert.True(t, c.DiskHeartbeat.Enabled())
+	assert.Equal(t, uint64(1), c.DiskHeartbeat.LUN)
+	assert.Equal(t, uint64(8), c.DiskHeartbeat.BaseLBA)
+
 	c, err = Parse([]byte(fmt.Sprintf(good, kf)), Options{Node: "beta"})
 	require.NoError(t, err)
 	assert.Equal(t, "alpha", c.Peer)
@@ -104,6 +111,9 @@ func TestParseErrors(t *testing.T) {
 		{desc: "unknown key", yaml: fmt.Sprintf(good, kf) + "colour: red\n", want: "colour"},
 		{desc: "bad resource", yaml: fmt.Sprintf(good, kf) + "", want: "params.bad"},
 		{desc: "bad mode", yaml: fmt.Sprintf(good, kf), want: `mode: "carrier-pigeon"`},
+		{desc: "fence after filesystem", yaml: fmt.Sprintf(good, kf), want: `a fence must come before filesystem "fs"`},
+		{desc: "disk both", yaml: fmt.Sprintf(good, kf) + "disk_heartbeat: {device: /dev/sdc, portal: 10.0.0.1:3260}\n", want: "device and portal both set"},
+		{desc: "disk target", yaml: fmt.Sprintf(good, kf) + "disk_heartbeat: {portal: 10.0.0.1:3260}\n", want: "disk_heartbeat.target"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			y := tc.yaml
@@ -114,6 +124,8 @@ func TestParseErrors(t *testing.T) {
 				y = replace(y, "max_restarts: 3,", "max_restarts: 3, params: {bad: x},")
 			case "bad mode":
 				y = replace(y, "mode: broadcast", "mode: carrier-pigeon")
+			case "fence after filesystem":
+				y = replace(y, "resources:\n", "resources:\n  - {type: filesystem, name: fs}\n  - {type: fence, name: fence}\n")
 			}
 			_, err := Parse([]byte(y), tc.opt)
 			require.Error(t, err)

@@ -45,6 +45,11 @@ func (c *Client) Takeover(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/v1/takeover", nil, nil)
 }
 
+// Rejoin asks a fenced agent to rejoin the cluster (as Standby).
+func (c *Client) Rejoin(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/rejoin", nil, nil)
+}
+
 // Maintenance turns maintenance mode on or off.
 func (c *Client) Maintenance(ctx context.Context, on bool) error {
 	return c.do(ctx, http.MethodPost, "/v1/maintenance", map[string]bool{"on": on}, nil)

@@ -7,6 +7,7 @@
 //	POST /v1/standby      give the group to the peer
 //	POST /v1/takeover     take the group from the peer
 //	POST /v1/maintenance  {"on": true|false}: stop acting on failures
+//	POST /v1/rejoin       clear a fenced node (stopped, peer holds the reservation)
 package control
 
 import (
@@ -17,14 +18,18 @@ import (
 
 // Status is the agent's state as the operator sees it.
 type Status struct {
-	Cluster     string           `json:"cluster"`
-	Node        NodeStatus       `json:"node"`
-	Peer        NodeStatus       `json:"peer"`
-	Links       []LinkStatus     `json:"links"`
-	Resources   []ResourceStatus `json:"resources"`
-	Failovers   uint64           `json:"failovers"`
-	Uptime      time.Duration    `json:"uptime_ns"`
-	GeneratedAt time.Time        `json:"generated_at"`
+	Cluster   string           `json:"cluster"`
+	Node      NodeStatus       `json:"node"`
+	Peer      NodeStatus       `json:"peer"`
+	Links     []LinkStatus     `json:"links"`
+	Resources []ResourceStatus `json:"resources"`
+	Failovers uint64           `json:"failovers"`
+	// Fence is the storage fencing view (nil: no fence resource).
+	Fence *FenceStatus `json:"fence,omitempty"`
+	// DiskHeartbeat is the arbiter medium (nil: not configured).
+	DiskHeartbeat *DiskHeartbeatStatus `json:"disk_heartbeat,omitempty"`
+	Uptime        time.Duration        `json:"uptime_ns"`
+	GeneratedAt   time.Time            `json:"generated_at"`
 }
 
 // NodeStatus is one node.
@@ -36,6 +41,41 @@ type NodeStatus struct {
 	Alive bool `json:"alive"`
 	// Boot is the node's boot generation.
 	Boot uint64 `json:"boot,omitempty"`
+	// Key is the node's reservation key (ha/fence.Key), hex.
+	Key string `json:"key,omitempty"`
+	// Fenced: the storage fenced this node; FencedBy says how. Only
+	// `tandemctl rejoin` clears it.
+	Fenced   bool   `json:"fenced,omitempty"`
+	FencedBy string `json:"fenced_by,omitempty"`
+}
+
+// FenceStatus is the last fence monitor's answer (cached by the agent).
+type FenceStatus struct {
+	// Resource is the fence resource's name.
+	Resource string `json:"resource"`
+	// Holder is the node whose key holds the reservation ("" none; the
+	// hex key when it is no node of this cluster); HolderKey its key.
+	Holder    string `json:"holder"`
+	HolderKey string `json:"holder_key,omitempty"`
+	// Keys are the registered keys (READ KEYS), hex.
+	Keys []string `json:"keys,omitempty"`
+}
+
+// DiskHeartbeatStatus is the disk heartbeat on the arbiter LUN.
+type DiskHeartbeatStatus struct {
+	// OK: our last round (write our slot, read the peer's) succeeded.
+	OK        bool      `json:"ok"`
+	LastError string    `json:"last_error,omitempty"`
+	LastOK    time.Time `json:"last_ok,omitzero"`
+	// Seq is our last written sequence.
+	Seq uint64 `json:"seq"`
+	// PeerAlive: the peer's slot changed within deadtime.
+	PeerAlive bool `json:"peer_alive"`
+	// PeerLastSeen is when the peer's slot last changed (zero: never),
+	// with its PeerSeq and PeerState.
+	PeerLastSeen time.Time `json:"peer_last_seen,omitzero"`
+	PeerSeq      uint64    `json:"peer_seq"`
+	PeerState    string    `json:"peer_state,omitempty"`
 }
 
 // LinkStatus is one heartbeat link.
@@ -76,6 +116,7 @@ const (
 	CmdTakeover       Command = "takeover"
 	CmdMaintenanceOn  Command = "maintenance-on"
 	CmdMaintenanceOff Command = "maintenance-off"
+	CmdRejoin         Command = "rejoin"
 )
 
 // Backend is what the server serves: the agent.

@@ -79,6 +79,7 @@ func Handler(b Backend, log *slog.Logger) http.Handler {
 	}
 	mux.HandleFunc("POST /v1/standby", cmd(CmdStandby))
 	mux.HandleFunc("POST /v1/takeover", cmd(CmdTakeover))
+	mux.HandleFunc("POST /v1/rejoin", cmd(CmdRejoin))
 	mux.HandleFunc("POST /v1/maintenance", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			On *bool `json:"on"`

@@ -41,7 +41,23 @@ type Config struct {
 	Links int
 	// Resources is the group, in start order; it stops in reverse.
 	Resources []ResourceConfig
+	// Arbiter: a disk heartbeat runs on an arbiter LUN (DiskBeat,
+	// DiskStatus). The peer is then dead only when silent on every link
+	// AND on the disk for DeadTime; and a node that hears its peer on no
+	// link while its own disk I/O fails for DeadTime is isolated: it stops
+	// the group and starts nothing. Off: the links alone decide.
+	Arbiter bool
 }
+
+// Timings of the machine that are not configured.
+const (
+	// NetWarnEvery bounds the rate of the "network heartbeat lost, peer
+	// alive on the disk" warning.
+	NetWarnEvery = 10 * time.Second
+	// MaxFenceBackoff caps the back-off between fence start retries
+	// (DeadTime, doubling).
+	MaxFenceBackoff = 30 * time.Second
+)
 
 // ResourceConfig is the timing of one resource of the group.
 type ResourceConfig struct {
@@ -54,6 +70,11 @@ type ResourceConfig struct {
 	// MaxRestarts is how many monitor failures are repaired by a local
 	// restart before the group fails over; 0 fails over at once.
 	MaxRestarts int
+	// Fence marks the fence resource: when its start fails while the peer
+	// is dead, nobody else can take the group, so the machine retries it
+	// after a back-off (DeadTime doubling up to MaxFenceBackoff) instead of
+	// giving up, and starts nothing after it meanwhile.
+	Fence bool
 }
 
 // withDefaults fills zero durations.

@@ -3,7 +3,8 @@
 // to start, stop, restart, hand over or take over the resource group.
 //
 // It performs no I/O and reads no clock: its inputs are events (Tick,
-// Heartbeat, ResourceResult, Command) and its outputs are actions
+// Heartbeat, DiskBeat, DiskStatus, ResourceResult, ReservationHolder,
+// Command) and its outputs are actions
 // (SendHeartbeat, RunResource, SelfFence, Notify), in the manner of etcd
 // raft's RawNode. The same inputs always give the same outputs, which is
 // what the scenario scripts in testdata/ and the property tests rely on.
@@ -32,9 +33,14 @@
 //     without stopping anything: a resource that cannot be stopped still
 //     runs, and the peer takes over only once it declares this node dead).
 //  7. Notify: log it with its Level, Msg and Attrs.
-//  8. Pass operator commands as Step(Command{Kind}).
+//  8. Pass operator commands as Step(Command{Kind}). Before CmdRejoin,
+//     read who holds the reservation and Step(ReservationHolder{Node}).
 //  9. Serialize all Steps (one goroutine, or a mutex): Machine is not safe
 //     for concurrent use. Status() gives a snapshot for the control socket.
+//  10. With an arbiter (Config.Arbiter), run the disk heartbeat: every
+//     keepalive Step(DiskStatus{OK, Now}) for our slot's write and the
+//     peer's read, and Step(DiskBeat{...}) when the peer's slot changed.
+//     A ResourceResult whose Err matches resource.ErrFenced has Fenced set.
 //
 // # Rules
 //
@@ -48,8 +54,26 @@
 // nothing until the peer's heartbeats carry FlagAck ("I am idle and see you
 // holding"); if both claim at once (stale views after lost datagrams) the
 // tie loser withdraws. Every state or flag change is sent at once. The peer is
-// alive while heard on at least one link within DeadTime (peerLive, the one
-// place that rule lives), so cutting one link never fails over.
+// alive while heard on at least one link within DeadTime, or, with an
+// arbiter, while its disk slot changed within DeadTime (peerLive, the one
+// place that rule lives), so cutting one link never fails over, nor does
+// cutting every link while the disk shows the peer alive (a warning
+// repeats every NetWarnEvery instead). With an arbiter, a node that hears
+// its peer on no link while its own disk I/O has failed for DeadTime is
+// isolated: it stops the group and starts nothing.
+//
+// # Storage fencing
+//
+// A result with Fenced (the fence resource found our key preempted) stops
+// the group at once, each resource forced then stopped, failures logged
+// and not escalated; the node is Fenced and, once stopped, emits
+// SelfFence{Storage: true} and sends FlagYield, so the peer may take the
+// group (its fence preempts first). Nothing restarts: only CmdRejoin,
+// accepted when every resource is stopped and ReservationHolder names the
+// peer, makes the node Standby again. A fence resource
+// (ResourceConfig.Fence) whose start fails while the peer is dead is
+// retried after a back-off (DeadTime doubling, up to MaxFenceBackoff), and
+// nothing after it starts meanwhile.
 //
 // The group starts in order and stops in reverse. A monitor failure
 // restarts the resource (stopping the ones after it first) up to

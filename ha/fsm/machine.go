@@ -32,7 +32,7 @@ type resource struct {
 	st        rstate
 	inflight  bool
 	op        Op
-	stopStage uint8 // 0: stop, 1: force stop, 2: stop again (then fence)
+	stopStage uint8 // 0: stop, 1: force stop, 2: stop again (then fence), 3: given up (fenced drain)
 	restarts  int
 	nextMon   time.Duration
 }
@@ -44,14 +44,15 @@ type link struct {
 
 // peerView is the peer as its heartbeats describe it.
 type peerView struct {
-	heard bool // at least once in this run of the agent
-	alive bool // declared alive: heard on some link within DeadTime
-	state NodeState
-	flags Flags
-	boot  uint64
-	seq   uint64
-	last  time.Duration
-	links []link
+	heard    bool // at least once in this run of the agent, on any medium
+	netHeard bool // on a link at least once
+	alive    bool // declared alive: heard on some link within DeadTime
+	state    NodeState
+	flags    Flags
+	boot     uint64
+	seq      uint64
+	last     time.Duration
+	links    []link
 	// held: we saw the peer Starting or Active since it was last idle.
 	// handedOver: then we saw it Standby, i.e. it handed the group over; we
 	// may start at once (no deadtime wait).
@@ -59,6 +60,11 @@ type peerView struct {
 	// rejoined: the peer (re)joined while we were running, so a preferred
 	// peer is owed the group when AutoFailback is on.
 	rejoined bool
+	// The disk heartbeat: when the peer's slot last changed.
+	diskHeard bool
+	diskLast  time.Duration
+	diskSeq   uint64
+	diskState NodeState
 }
 
 // Counters count decisions, for metrics.
@@ -72,6 +78,10 @@ type Counters struct {
 	Restarts uint64
 	// MonitorFailures, StartFailures, StopFailures: failed operations.
 	MonitorFailures, StartFailures, StopFailures uint64
+	// FenceRetries: fence starts retried while the peer was dead.
+	FenceRetries uint64
+	// StorageFenced: times the storage fenced this node.
+	StorageFenced uint64
 }
 
 // Machine is the failover state machine of one node. It is pure: no
@@ -109,6 +119,20 @@ type Machine struct {
 	unknownNode string // last unknown node warned about
 	counters    Counters
 	out         []Action
+
+	// Storage fencing: fencedBy is why the storage fenced us (Fenced);
+	// draining while the group is being stopped after it.
+	fencedBy string
+	draining bool
+	holder   string // ReservationHolder, for CmdRejoin
+	// Fence start retries while the peer is dead.
+	retries int
+	retryAt time.Duration
+	// The arbiter: when our disk I/O last succeeded; diskDown once warned.
+	diskOK    time.Duration
+	diskDown  bool
+	netWarnAt time.Duration
+	isolWarn  bool
 }
 
 // New returns a machine for cfg, zero durations replaced by defaults.
@@ -145,6 +169,17 @@ func (m *Machine) Step(ev Event) []Action {
 	case Command:
 		m.boot()
 		m.command(e.Kind)
+	case DiskBeat:
+		m.advance(e.Now)
+		m.boot()
+		m.diskBeat(e)
+	case DiskStatus:
+		m.advance(e.Now)
+		m.boot()
+		m.diskStatus(e)
+	case ReservationHolder:
+		m.boot()
+		m.holder = e.Node
 	}
 	// Decide and drive until the state settles: one input may cascade, e.g.
 	// the last stop result settles Stopping, then Standby starts the group.
@@ -179,16 +214,32 @@ func (m *Machine) flags() Flags {
 	if m.request {
 		f |= FlagTakeover
 	}
-	if m.yield || m.banned {
+	yield := m.yield || m.banned
+	if m.state == Fenced {
+		// Only a node the storage fenced, done stopping, lets the peer in:
+		// a stop failure may have left a resource running.
+		yield = m.fencedBy != "" && !m.draining
+	}
+	if yield {
 		f |= FlagYield
 	}
+	idle := false
 	switch m.state {
 	case Init, Standby, Failed:
-		if m.peer.alive && (m.peer.state == Starting || m.peer.state == Active) {
-			f |= FlagAck
-		}
+		idle = true
+	case Fenced:
+		idle = m.fencedBy != "" && !m.draining
+	}
+	if idle && m.peer.alive && (m.peer.state == Starting || m.peer.state == Active) {
+		f |= FlagAck
 	}
 	return f
+}
+
+// peerIdle: the peer holds nothing: an idle state, or fenced by the
+// storage and done stopping (FlagYield while Fenced).
+func (m *Machine) peerIdle() bool {
+	return !m.peer.state.holds() || (m.peer.state == Fenced && m.peer.flags&FlagYield != 0)
 }
 
 func (m *Machine) emit(a Action) { m.out = append(m.out, a) }
@@ -207,6 +258,7 @@ func (m *Machine) boot() {
 	}
 	m.booted = true
 	m.initDeadline = m.now + m.cfg.InitDead
+	m.diskOK = m.now // the arbiter gets DeadTime to answer a first time
 	m.notify(slog.LevelInfo, "agent started", "node", m.cfg.Self, "peer", m.cfg.Peer, "initdead", m.cfg.InitDead)
 	m.stopAll(toInit, "startup: stopping leftovers of an earlier run")
 }
@@ -222,12 +274,83 @@ func (m *Machine) become(s NodeState, reason string) {
 	m.sendNow = true
 }
 
-// PeerLive is the peer-liveness rule, in one place so more media (a disk
-// heartbeat, a fence device's verdict) can be added: the peer is alive
-// while it was heard on at least one link within DeadTime. A single link
-// cut therefore never kills it.
+// peerLive is the peer-liveness rule, in one place: the peer is alive
+// while it was heard on at least one link within DeadTime, or, with an
+// arbiter, while its disk slot changed within DeadTime. A single link cut
+// therefore never kills it, nor does a cut of every link while the disk
+// still shows it writing.
 func (m *Machine) peerLive() bool {
-	return m.peer.heard && m.now-m.peer.last < m.cfg.DeadTime
+	return m.netLive() || m.diskLive()
+}
+
+// netLive: the peer was heard on some link within DeadTime.
+func (m *Machine) netLive() bool {
+	return m.peer.netHeard && m.now-m.peer.last < m.cfg.DeadTime
+}
+
+// diskLive: with an arbiter, the peer's slot changed within DeadTime.
+func (m *Machine) diskLive() bool {
+	return m.cfg.Arbiter && m.peer.diskHeard && m.now-m.peer.diskLast < m.cfg.DeadTime
+}
+
+// isolated: with an arbiter, neither the peer (no link) nor the arbiter
+// (our disk I/O failing for DeadTime) is reachable. Such a node cannot
+// know whether the peer took the storage, so it must not hold the group.
+func (m *Machine) isolated() bool {
+	return m.cfg.Arbiter && !m.netLive() && m.now-m.diskOK >= m.cfg.DeadTime
+}
+
+func (m *Machine) diskBeat(e DiskBeat) {
+	if !m.cfg.Arbiter {
+		return
+	}
+	if e.Node != m.cfg.Peer {
+		if e.Node != m.unknownNode {
+			m.unknownNode = e.Node
+			m.notify(slog.LevelWarn, "disk heartbeat from an unknown node ignored: check the arbiter's node list", "node", e.Node)
+		}
+		return
+	}
+	p := &m.peer
+	p.diskHeard, p.diskLast, p.diskSeq, p.diskState = true, m.now, e.Seq, e.State
+	if !m.netLive() {
+		// The disk is the only news of the peer: its state is current.
+		p.state = e.State
+		p.boot = e.Boot
+	}
+	if !p.alive {
+		m.notify(slog.LevelInfo, "peer alive on the disk", "peer", m.cfg.Peer, "state", e.State)
+		p.rejoined, p.held, p.handedOver = true, false, false
+		p.heard, p.alive = true, true
+		p.state = e.State
+	}
+}
+
+func (m *Machine) diskStatus(e DiskStatus) {
+	if !m.cfg.Arbiter || !e.OK {
+		return
+	}
+	m.diskOK = m.now
+	if m.diskDown {
+		m.diskDown = false
+		m.notify(slog.LevelInfo, "arbiter reachable again")
+	}
+}
+
+// watchMedia warns about lost media, at a bounded rate.
+func (m *Machine) watchMedia() {
+	if !m.cfg.Arbiter {
+		return
+	}
+	if !m.diskDown && m.now-m.diskOK >= m.cfg.DeadTime {
+		m.diskDown = true
+		m.notify(slog.LevelWarn, "arbiter unreachable: disk heartbeat I/O failing", "silent", m.now-m.diskOK)
+	}
+	if m.diskLive() && !m.netLive() && m.now >= m.netWarnAt {
+		m.netWarnAt = m.now + NetWarnEvery
+		m.notify(slog.LevelWarn, "NETWORK HEARTBEAT LOST: the peer is alive on the disk only; no failover: repair the links",
+			"peer", m.cfg.Peer, "peer_state", m.peer.diskState)
+	}
 }
 
 // winsTie reports whether this node keeps or takes the group when the
@@ -251,6 +374,9 @@ func (m *Machine) tickLinks() {
 }
 
 func (m *Machine) heartbeat(e Heartbeat) {
+	if e.Node == m.cfg.Peer && e.Link >= 0 && e.Link < len(m.peer.links) {
+		m.peer.netHeard = true
+	}
 	if e.Node != m.cfg.Peer {
 		if e.Node != m.unknownNode {
 			m.unknownNode = e.Node
@@ -317,8 +443,26 @@ func (m *Machine) decide() {
 	if m.peer.alive && !m.peerLive() {
 		m.peer.alive = false
 		m.peer.handedOver, m.conflict, m.yield, m.request = false, false, false, false
-		m.notify(slog.LevelWarn, "peer dead", "peer", m.cfg.Peer, "last_heard", m.peer.last, "silent", m.now-m.peer.last)
+		if m.cfg.Arbiter {
+			m.notify(slog.LevelWarn, "peer dead", "peer", m.cfg.Peer, "last_heard", m.peer.last, "silent", m.now-m.peer.last,
+				"disk_last", m.peer.diskLast)
+		} else {
+			m.notify(slog.LevelWarn, "peer dead", "peer", m.cfg.Peer, "last_heard", m.peer.last, "silent", m.now-m.peer.last)
+		}
 		m.sendNow = true
+	}
+	m.watchMedia()
+	if m.isolated() {
+		if !m.isolWarn {
+			m.isolWarn = true
+			m.notify(slog.LevelError, "isolated: neither the peer nor the arbiter is reachable: this node cannot be safe holding the group")
+		}
+		if m.state == Starting || m.state == Active {
+			m.stopAll(toStandby, "isolated: stopping the group")
+			return
+		}
+	} else {
+		m.isolWarn = false
 	}
 	switch m.state {
 	case Init:
@@ -326,6 +470,7 @@ func (m *Machine) decide() {
 		case m.peer.heard:
 			m.become(Standby, "peer heard")
 			m.maybeStart()
+		case m.isolated():
 		case m.now >= m.initDeadline:
 			m.notify(slog.LevelWarn, "peer not heard within initdead: taking the group alone", "peer", m.cfg.Peer, "initdead", m.cfg.InitDead)
 			m.start("started alone")
@@ -344,7 +489,7 @@ func (m *Machine) decide() {
 // maybeStart starts the group on an idle node when the rules allow: never
 // while the peer reports a holding state, unless it is declared dead.
 func (m *Machine) maybeStart() {
-	if m.banned {
+	if m.banned || m.isolated() {
 		return
 	}
 	if !m.peer.alive {
@@ -356,6 +501,10 @@ func (m *Machine) maybeStart() {
 	switch m.peer.state {
 	case Failed:
 		m.start("peer failed")
+	case Fenced:
+		if m.peerIdle() {
+			m.start("peer fenced by the storage")
+		}
 	case Standby, Init:
 		switch {
 		case m.yield:
@@ -389,7 +538,7 @@ func (m *Machine) maybeYield() {
 		return
 	}
 	ps := m.peer.state
-	if m.state == Starting && m.claim && ps.holds() && ps != Starting && ps != Active {
+	if m.state == Starting && m.claim && !m.peerIdle() && ps != Starting && ps != Active {
 		// Nothing runs yet: withdraw and decide again once the peer is idle.
 		m.claim = false
 		m.become(Standby, "claim withdrawn: the peer is "+ps.String())
@@ -427,6 +576,7 @@ func (m *Machine) maybeYield() {
 // no resource runs before the peer acknowledges it (see FlagAck).
 func (m *Machine) start(reason string) {
 	m.claim = m.peer.alive
+	m.retries, m.retryAt = 0, 0
 	m.request, m.yield, m.conflict = false, false, false
 	m.peer.handedOver = false
 	for i := range m.res {
@@ -465,14 +615,17 @@ func (m *Machine) stopAll(after afterStop, reason string) {
 // starts the lowest below upTo that is not running (start order), one
 // operation at a time, and settles when nothing is left.
 func (m *Machine) drive() {
-	if m.state != Starting && m.state != Stopping {
+	if m.state != Starting && m.state != Stopping && !(m.state == Fenced && m.draining) {
 		return
+	}
+	if m.state == Starting && m.now < m.retryAt {
+		return // fence start back-off
 	}
 	if m.state == Starting && m.claim {
 		switch {
 		case !m.peer.alive:
 			m.claim = false
-		case m.peer.flags&FlagAck != 0 && !m.peer.state.holds():
+		case m.peer.flags&FlagAck != 0 && m.peerIdle():
 			m.claim = false
 			m.notify(slog.LevelInfo, "peer acknowledged the start", "peer", m.cfg.Peer)
 		default:
@@ -481,7 +634,7 @@ func (m *Machine) drive() {
 	}
 	for j := len(m.res) - 1; j >= m.upTo; j-- {
 		r := &m.res[j]
-		if r.st == rStopped {
+		if r.st == rStopped || (m.draining && r.stopStage >= 3) {
 			continue
 		}
 		if r.inflight {
@@ -509,6 +662,14 @@ func (m *Machine) drive() {
 }
 
 func (m *Machine) settle() {
+	if m.state == Fenced {
+		if m.draining {
+			m.draining = false // FlagYield: the peer may take the group now
+			m.notify(slog.LevelError, "group stopped after storage fencing: running the self-fence action", "reason", m.fencedBy)
+			m.emit(SelfFence{Reason: m.fencedBy, Storage: true})
+		}
+		return
+	}
 	if m.state == Starting {
 		for i := range m.res {
 			m.res[i].nextMon = m.now + m.res[i].cfg.MonitorInterval
@@ -578,6 +739,15 @@ func (m *Machine) result(e ResourceResult) {
 	}
 	r.inflight = false
 	name := r.cfg.Name
+	if e.Fenced && e.Err != nil && m.state != Fenced && m.state != Maintenance {
+		r.st = rUnknown
+		m.fenceByStorage(name, e.Err)
+		return
+	}
+	if m.draining {
+		m.drained(r, e)
+		return
+	}
 	maint := m.state == Maintenance || m.state == Fenced
 	switch e.Op {
 	case OpStart:
@@ -588,6 +758,20 @@ func (m *Machine) result(e ResourceResult) {
 		r.st = rUnknown
 		m.counters.StartFailures++
 		m.notify(slog.LevelError, "start failed", "resource", name, "err", e.Err)
+		if !maint && m.state == Starting && r.cfg.Fence && !m.peer.alive {
+			// Nobody else can take the group: keep trying to fence, and
+			// start nothing after the fence meanwhile.
+			m.retries++
+			m.counters.FenceRetries++
+			backoff := m.cfg.DeadTime << min(m.retries-1, 10)
+			if backoff > MaxFenceBackoff || backoff <= 0 {
+				backoff = MaxFenceBackoff
+			}
+			m.retryAt = m.now + backoff
+			m.notify(slog.LevelError, "fencing failed with the peer dead: nothing after it starts; retrying", "resource", name,
+				"retry", m.retries, "backoff", backoff)
+			return
+		}
 		if !maint && m.state == Starting {
 			m.failGroup("start of " + name + " failed")
 		}
@@ -646,12 +830,89 @@ func (m *Machine) fence(reason string) {
 	m.emit(SelfFence{Reason: reason})
 }
 
+// fenceByStorage: the storage fenced this node off (our key preempted,
+// RESERVATION CONFLICT). Stop everything at once, in reverse order, each
+// resource forced first (kill the application, lazy unmount) then
+// stopped; failures are logged, not escalated. Then SelfFence (settle).
+// No restart, no re-registration: only CmdRejoin leaves Fenced.
+func (m *Machine) fenceByStorage(name string, err error) {
+	m.counters.StorageFenced++
+	m.fencedBy = "storage fenced this node (" + name + "): " + err.Error()
+	m.notify(slog.LevelError, "FENCED by the storage: stopping the group at once", "resource", name, "err", err)
+	m.draining, m.claim, m.conflict, m.request = true, false, false, false
+	m.upTo = 0
+	for i := range m.res {
+		if m.res[i].st != rStopped {
+			m.res[i].stopStage = 1
+		}
+	}
+	m.become(Fenced, "storage fenced this node")
+}
+
+// drained records a result while draining after storage fencing.
+func (m *Machine) drained(r *resource, e ResourceResult) {
+	switch e.Op {
+	case OpForceStop:
+		if e.Err != nil {
+			m.notify(slog.LevelWarn, "force stop failed while fenced", "resource", r.cfg.Name, "err", e.Err)
+		}
+		r.stopStage = 2
+	case OpStop:
+		if e.Err == nil {
+			r.st, r.stopStage = rStopped, 0
+			return
+		}
+		m.counters.StopFailures++
+		m.notify(slog.LevelError, "stop failed while fenced: giving up on it", "resource", r.cfg.Name, "err", e.Err)
+		r.st, r.stopStage = rUnknown, 3
+	default:
+		// An operation started before the fencing (start, monitor): the
+		// resource may run; force and stop it.
+		if r.st != rStopped {
+			r.st, r.stopStage = rUnknown, 1
+		}
+	}
+}
+
+// rejoin is CmdRejoin (see its doc).
+func (m *Machine) rejoin(refuse func(string)) {
+	if m.state != Fenced {
+		refuse("the node is not fenced")
+		return
+	}
+	if m.draining {
+		refuse("the group is still being stopped here")
+		return
+	}
+	for _, r := range m.res {
+		if r.inflight || r.st != rStopped {
+			refuse("resource " + r.cfg.Name + " may still run here: stop it (check with tandemctl status) before rejoining")
+			return
+		}
+	}
+	if m.holder != m.cfg.Peer {
+		h := m.holder
+		if h == "" {
+			h = "nobody"
+		}
+		refuse("the peer does not hold the reservation (holder: " + h + "): rejoin only once the peer runs the group")
+		return
+	}
+	m.fencedBy, m.banned, m.yield = "", false, true
+	m.become(Standby, "operator rejoin: the peer holds the reservation")
+}
+
 func (m *Machine) command(k CommandKind) {
 	refuse := func(why string) {
 		m.notify(slog.LevelWarn, MsgCommandRefused, "command", k, "reason", why)
 	}
+	if k == CmdRejoin {
+		m.notify(slog.LevelInfo, "command", "command", k)
+		m.rejoin(refuse)
+		return
+	}
 	if m.state == Fenced {
-		refuse("node is fenced")
+		refuse("node is fenced: rejoin it once stopped and the peer holds the reservation")
 		return
 	}
 	if m.state == Maintenance && k != CmdMaintenanceOff && k != CmdMaintenanceOn {

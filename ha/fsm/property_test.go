@@ -20,7 +20,8 @@ type chaos struct {
 	deadTime time.Duration
 }
 
-func newChaos(t *rapid.T, failures bool) *chaos {
+func newChaos(t *rapid.T, failures bool, arbiter ...bool) *chaos {
+	arb := len(arbiter) > 0 && arbiter[0]
 	links := rapid.IntRange(1, 3).Draw(t, "links")
 	pref := rapid.SampledFrom([]string{"", "a", "b"}).Draw(t, "preferred")
 	fb := rapid.Bool().Draw(t, "autofailback")
@@ -31,9 +32,10 @@ func newChaos(t *rapid.T, failures bool) *chaos {
 	}
 	mk := func(self, peer string) Config {
 		return Config{Self: self, Peer: peer, Preferred: pref, AutoFailback: fb, Links: links, Resources: rcs,
-			Keepalive: 200 * time.Millisecond, DeadTime: time.Second, InitDead: 3 * time.Second}
+			Keepalive: 200 * time.Millisecond, DeadTime: time.Second, InitDead: 3 * time.Second, Arbiter: arb}
 	}
 	s, _ := newSim(links, 50*time.Millisecond, mk("a", "b"), mk("b", "a"))
+	s.arbiter = arb
 	s.opDelay = rapid.SampledFrom([]time.Duration{0, 20 * time.Millisecond, 150 * time.Millisecond}).Draw(t, "opdelay")
 	c := &chaos{s: s, rng: rand.New(rand.NewPCG(rapid.Uint64().Draw(t, "seed"), 1)), loss: make([][2]float64, links),
 		failures: failures, deadTime: time.Second, lastBad: -time.Hour}
@@ -189,5 +191,25 @@ func TestPropertyExactlyOneActiveAfterHeal(t *testing.T) {
 		if len(act) != 1 {
 			t.Fatalf("after heal: active=%v\n%s", act, c.s.status())
 		}
+	})
+}
+
+// With an arbiter both nodes reach, cutting every network link never makes
+// two active nodes: only a node silent on the disk too (powered off) can be
+// declared dead.
+func TestPropertyArbiterNeverBothActive(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		c := newChaos(t, true, true)
+		for _, n := range c.s.nodes {
+			if rapid.Bool().Draw(t, "start-"+n.name) {
+				c.power(t, n)
+			}
+		}
+		steps := rapid.IntRange(5, 80).Draw(t, "steps")
+		for range steps {
+			c.step(t)
+		}
+		c.heal(t)
+		c.s.run(10 * time.Second)
 	})
 }

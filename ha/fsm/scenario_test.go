@@ -21,6 +21,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the golden output of testdata
 //
 //	cluster [nodes=a,b] [links=2] [preferred=a] [autofailback=true] [resources=ip,fs]
 //	        [max-restarts=N] [monitor=1s] [step=50ms] [delay=0s] [verbose=true]
+//	        [fence=RES] [arbiter=true] [fence-action=log]
 //	start NODE...           power on agents (a new boot; resources keep their state)
 //	poweroff NODE...        the node vanishes (no heartbeats, no results)
 //	run DURATION            advance simulated time, ticking every step
@@ -28,7 +29,10 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the golden output of testdata
 //	heal [link=N] [from=NODE]
 //	fail NODE RES OP [n=1]  the next n OPs (start|stop|forcestop) of RES fail
 //	crash NODE RES [n=1]    the next n monitors of RES report it failed
-//	cmd NODE standby|takeover|maintenance-on|maintenance-off
+//	fenced NODE RES [n=1]   the next n monitors of RES report resource.ErrFenced
+//	disk cut|heal NODE      NODE's I/O to the arbiter fails / works again
+//	holder NODE HOLDER      NODE's fence reads HOLDER holding the reservation ("-": nobody)
+//	cmd NODE standby|takeover|maintenance-on|maintenance-off|rejoin
 //	status                  each node's state, peer view, links and resources
 func TestScenarios(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.txt")
@@ -159,7 +163,8 @@ func exec(sp **sim, line string) (string, error) {
 		if kv["resources"] != "" {
 			for _, r := range strings.Split(kv["resources"], ",") {
 				rcs = append(rcs, ResourceConfig{Name: r, MonitorInterval: dur("monitor", "1s"), MonitorTimeout: 5 * time.Second,
-					StartTimeout: 30 * time.Second, StopTimeout: 30 * time.Second, MaxRestarts: num("max-restarts", 2)})
+					StartTimeout: 30 * time.Second, StopTimeout: 30 * time.Second, MaxRestarts: num("max-restarts", 2),
+					Fence: r == kv["fence"]})
 			}
 		}
 		var cfgs []Config
@@ -170,7 +175,7 @@ func exec(sp **sim, line string) (string, error) {
 			}
 			cfgs = append(cfgs, Config{Self: n, Peer: peer, Preferred: kv["preferred"], AutoFailback: kv["autofailback"] == "true",
 				Keepalive: dur("keepalive", "200ms"), DeadTime: dur("deadtime", "1s"), InitDead: dur("initdead", "10s"),
-				Links: links, Resources: rcs})
+				Links: links, Resources: rcs, Arbiter: kv["arbiter"] == "true"})
 		}
 		ns, err := newSim(links, dur("step", "50ms"), cfgs...)
 		if err != nil {
@@ -178,6 +183,8 @@ func exec(sp **sim, line string) (string, error) {
 		}
 		ns.opDelay = dur("delay", "0s")
 		ns.verbose = kv["verbose"] == "true"
+		ns.arbiter = kv["arbiter"] == "true"
+		ns.fenceLog = kv["fence-action"] == "log"
 		*sp = ns
 		return "", nil
 	case "start":
@@ -217,7 +224,24 @@ func exec(sp **sim, line string) (string, error) {
 				s.cut[l][n.name] = f[0] == "cut"
 			}
 		}
-	case "fail", "crash":
+	case "disk":
+		n, err := node(pos[1])
+		if err != nil {
+			return "", err
+		}
+		s.diskCut[n.name] = pos[0] == "cut"
+	case "holder":
+		n, err := node(pos[0])
+		if err != nil {
+			return "", err
+		}
+		h := pos[1]
+		if h == "-" {
+			h = ""
+		}
+		s.stepNode(n, ReservationHolder{Node: h})
+		s.drain()
+	case "fail", "crash", "fenced":
 		n, err := node(pos[0])
 		if err != nil {
 			return "", err
@@ -229,6 +253,10 @@ func exec(sp **sim, line string) (string, error) {
 		k := num("n", 1)
 		if f[0] == "crash" {
 			r.crash += k
+			break
+		}
+		if f[0] == "fenced" {
+			r.fenced += k
 			break
 		}
 		switch pos[2] {
@@ -246,7 +274,7 @@ func exec(sp **sim, line string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		kinds := map[string]CommandKind{"standby": CmdStandby, "takeover": CmdTakeover, "maintenance-on": CmdMaintenanceOn, "maintenance-off": CmdMaintenanceOff}
+		kinds := map[string]CommandKind{"standby": CmdStandby, "takeover": CmdTakeover, "maintenance-on": CmdMaintenanceOn, "maintenance-off": CmdMaintenanceOff, "rejoin": CmdRejoin}
 		k, ok := kinds[pos[1]]
 		if !ok {
 			return "", fmt.Errorf("unknown command %q", pos[1])

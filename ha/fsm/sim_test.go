@@ -31,6 +31,19 @@ type sim struct {
 	// lastDelivered[from] is when a heartbeat of from last arrived.
 	lastDelivered map[string]time.Duration
 	delivered     map[string]bool
+	// The arbiter LUN (Config.Arbiter): one slot per node, written and
+	// the peer's read at every tick; diskCut[node] fails that node's I/O.
+	arbiter bool
+	slots   map[string]diskSlot
+	diskCut map[string]bool
+	// fenceLog: a storage SelfFence is only logged (action "command"),
+	// so the node stays up, Fenced, for rejoin scenarios.
+	fenceLog bool
+}
+
+type diskSlot struct {
+	boot, seq uint64
+	state     NodeState
 }
 
 type queued struct {
@@ -49,19 +62,25 @@ type simNode struct {
 	start time.Duration // sim time when powered on (the machine's zero)
 	res   map[string]*fakeRes
 	order []string
+	seen  diskSlot // the peer's slot as last read
+	dseq  uint64
 }
 
 type fakeRes struct {
 	running                        bool
 	failStart, failStop, failForce int
 	crash                          int // next monitors that report failure
+	fenced                         int // next monitors that report resource.ErrFenced
 	stuck                          bool
 }
+
+var errFenced = errors.New("this node is fenced off the shared storage")
 
 var errInjected = errors.New("injected failure")
 
 func newSim(links int, step time.Duration, cfgs ...Config) (*sim, error) {
-	s := &sim{step: step, links: links, lastDelivered: map[string]time.Duration{}, delivered: map[string]bool{}}
+	s := &sim{step: step, links: links, lastDelivered: map[string]time.Duration{}, delivered: map[string]bool{},
+		slots: map[string]diskSlot{}, diskCut: map[string]bool{}}
 	for range links {
 		s.cut = append(s.cut, map[string]bool{})
 	}
@@ -161,7 +180,9 @@ func (s *sim) act(n *simNode, a Action) {
 		s.logf(n, "%s", b.String())
 	case SelfFence:
 		s.logf(n, "SELF-FENCE %s", a.Reason)
-		s.powerOff(n)
+		if !(a.Storage && s.fenceLog) {
+			s.powerOff(n)
+		}
 	case SendHeartbeat:
 		if s.verbose {
 			s.logf(n, "send %v flags=%d", a.State, a.Flags)
@@ -217,6 +238,9 @@ func (s *sim) complete(n *simNode, a RunResource) Event {
 		}
 	case OpMonitor:
 		switch {
+		case r.fenced > 0:
+			r.fenced--
+			res.Err, res.Fenced, res.Status = errFenced, true, ResFailed
 		case r.crash > 0:
 			r.crash--
 			r.running = false
@@ -275,6 +299,36 @@ func (s *sim) run(d time.Duration) {
 			}
 		}
 		s.drain()
+		if s.arbiter {
+			s.diskRound()
+			s.drain()
+		}
+	}
+}
+
+// diskRound is one disk heartbeat round of every powered node: write our
+// slot, read the peer's, report a changed slot and the I/O status.
+func (s *sim) diskRound() {
+	for _, n := range s.nodes {
+		if !n.up {
+			continue
+		}
+		if s.diskCut[n.name] {
+			s.stepNode(n, DiskStatus{OK: false, Now: s.local(n)})
+			continue
+		}
+		n.dseq++
+		s.slots[n.name] = diskSlot{boot: n.boot, seq: n.dseq, state: n.m.state}
+		p, ok := s.slots[n.cfg.Peer]
+		if ok && p != n.seen {
+			n.seen = p
+			s.lastDelivered[n.cfg.Peer] = s.now
+			s.delivered[n.cfg.Peer] = true
+			s.stepNode(n, DiskBeat{Node: n.cfg.Peer, Boot: p.boot, Seq: p.seq, State: p.state, Now: s.local(n)})
+		}
+		if n.up {
+			s.stepNode(n, DiskStatus{OK: true, Now: s.local(n)})
+		}
 	}
 }
 

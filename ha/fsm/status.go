@@ -13,10 +13,21 @@ type Status struct {
 	// only if the peer dies or fails.
 	// Claiming: Starting, waiting for the peer's acknowledgement.
 	Banned, Yielding, Claiming bool
-	Peer                       PeerStatus
-	Links                      []LinkStatus
-	Resources                  []ResourceStatus
-	Counters                   Counters
+	// StorageFenced: the storage fenced this node (FencedBy says how);
+	// only CmdRejoin clears it. Isolated: with an arbiter, neither the
+	// peer nor the arbiter is reachable.
+	StorageFenced, Isolated bool
+	FencedBy                string
+	// Holder is the reservation holder last reported (ReservationHolder).
+	Holder string
+	// Arbiter: a disk heartbeat is configured; DiskLastOK is when our
+	// last disk round succeeded.
+	Arbiter    bool
+	DiskLastOK time.Duration
+	Peer       PeerStatus
+	Links      []LinkStatus
+	Resources  []ResourceStatus
+	Counters   Counters
 }
 
 // PeerStatus is the peer as last heard.
@@ -26,6 +37,12 @@ type PeerStatus struct {
 	State        NodeState
 	Boot         uint64
 	LastHeard    time.Duration
+	// The disk heartbeat: the peer's slot last changed at DiskLast, with
+	// DiskSeq and DiskState.
+	DiskHeard bool
+	DiskLast  time.Duration
+	DiskSeq   uint64
+	DiskState NodeState
 }
 
 // LinkStatus is one heartbeat link: up while the peer was heard on it
@@ -53,7 +70,10 @@ func (m *Machine) Status() Status {
 		Peer: PeerStatus{
 			Name: m.cfg.Peer, Heard: m.peer.heard, Alive: m.peer.alive,
 			State: m.peer.state, Boot: m.peer.boot, LastHeard: m.peer.last,
+			DiskHeard: m.peer.diskHeard, DiskLast: m.peer.diskLast, DiskSeq: m.peer.diskSeq, DiskState: m.peer.diskState,
 		},
+		StorageFenced: m.state == Fenced && m.fencedBy != "", FencedBy: m.fencedBy, Holder: m.holder,
+		Isolated: m.booted && m.isolated(), Arbiter: m.cfg.Arbiter, DiskLastOK: m.diskOK,
 	}
 	for _, l := range m.peer.links {
 		s.Links = append(s.Links, LinkStatus{Heard: l.heard, Up: l.up, LastHeard: l.last})

@@ -28,7 +28,10 @@ const (
 	// Maintenance: the operator froze the node; resources are left as they
 	// are and nothing is monitored or acted on.
 	Maintenance
-	// Fenced: a stop failed even after ForceStop; the node fenced itself.
+	// Fenced: a stop failed even after ForceStop, or the storage fenced
+	// this node (its reservation key was preempted: ResourceResult.Fenced);
+	// the node stopped what it could and ran its self-fence action. It
+	// leaves the state only on CmdRejoin.
 	Fenced
 )
 
@@ -71,6 +74,10 @@ const (
 	// stale views (lost heartbeats) never both run the group.
 	FlagAck
 )
+
+// A Fenced node that the storage fenced (its key preempted) and that has
+// stopped its group sends FlagYield (and FlagAck): it cannot write the
+// disk any more, so its peer may take the group, fencing first.
 
 // Op is a resource operation.
 type Op int
@@ -134,6 +141,10 @@ const (
 	// CmdMaintenanceOff resumes: the group is brought to where the node was
 	// heading before (started if it was Starting/Active, else stopped).
 	CmdMaintenanceOff
+	// CmdRejoin clears a Fenced node: accepted only when everything is
+	// stopped here and the peer holds the reservation (ReservationHolder).
+	// The node becomes Standby, yielding to the peer.
+	CmdRejoin
 )
 
 func (c CommandKind) String() string {
@@ -146,6 +157,8 @@ func (c CommandKind) String() string {
 		return "maintenance-on"
 	case CmdMaintenanceOff:
 		return "maintenance-off"
+	case CmdRejoin:
+		return "rejoin"
 	}
 	return "CommandKind(" + strconv.Itoa(int(c)) + ")"
 }
@@ -171,21 +184,49 @@ type Heartbeat struct {
 
 // ResourceResult reports the end of a RunResource action: Err is non-nil
 // when the operation failed or timed out. Status is meaningful for
-// OpMonitor only.
+// OpMonitor only. Fenced says Err matches resource.ErrFenced: the storage
+// fenced this node off, so the machine stops the group at once, enters
+// Fenced and emits SelfFence instead of restarting anything.
 type ResourceResult struct {
 	Name   string
 	Op     Op
 	Err    error
 	Status ResStatus
+	Fenced bool
 }
+
+// DiskBeat is the peer's slot on the arbiter LUN, read at Now, passed only
+// when it changed since the last read (ha/diskhb.Tracker): a third
+// heartbeat medium next to the network links (Config.Arbiter).
+type DiskBeat struct {
+	Node  string
+	Boot  uint64
+	Seq   uint64
+	State NodeState
+	Now   time.Duration
+}
+
+// DiskStatus reports one round of the disk heartbeat at Now: OK when this
+// node's slot was written and the peer's slot read.
+type DiskStatus struct {
+	OK  bool
+	Now time.Duration
+}
+
+// ReservationHolder says which node holds the persistent reservation
+// ("" none or unknown), as the fence read it; CmdRejoin needs the peer.
+type ReservationHolder struct{ Node string }
 
 // Command is an operator command (tandemctl via the control socket).
 type Command struct{ Kind CommandKind }
 
-func (Tick) isEvent()           {}
-func (Heartbeat) isEvent()      {}
-func (ResourceResult) isEvent() {}
-func (Command) isEvent()        {}
+func (Tick) isEvent()              {}
+func (Heartbeat) isEvent()         {}
+func (ResourceResult) isEvent()    {}
+func (Command) isEvent()           {}
+func (DiskBeat) isEvent()          {}
+func (DiskStatus) isEvent()        {}
+func (ReservationHolder) isEvent() {}
 
 // Action is an output of Machine.Step, for the runtime to carry out.
 type Action interface{ isAction() }
@@ -205,10 +246,14 @@ type RunResource struct {
 	Timeout time.Duration
 }
 
-// SelfFence: a resource could not be stopped; the node must take itself
+// SelfFence: a resource could not be stopped, or the storage fenced this
+// node (Storage; the group was stopped first); the node must take itself
 // out of the cluster (production: immediate reboot) so the peer can take
 // over safely once it declares this node dead.
-type SelfFence struct{ Reason string }
+type SelfFence struct {
+	Reason  string
+	Storage bool
+}
 
 // MsgCommandRefused is the Msg of the Notify emitted when an operator
 // command is refused; its "reason" attribute says why, for the operator.

@@ -68,13 +68,16 @@ var (
 	descLost      = prometheus.NewDesc("tandem_heartbeats_lost_total", "Peer heartbeats missing on the link (sequence gaps).", []string{"link"}, nil)
 	descDropped   = prometheus.NewDesc("tandem_heartbeats_dropped_total", "Datagrams dropped on the link by reason.", []string{"link", "reason"}, nil)
 	descSendErr   = prometheus.NewDesc("tandem_heartbeat_send_errors_total", "Failed heartbeat sends on the link.", []string{"link"}, nil)
+	descFenced    = prometheus.NewDesc("tandem_fenced", "1 while the storage has fenced this node (until tandemctl rejoin).", []string{"node"}, nil)
+	descDiskOK    = prometheus.NewDesc("tandem_disk_heartbeat_ok", "1 when the last disk heartbeat round (write our slot, read the peer's) succeeded.", nil, nil)
+	descDiskAge   = prometheus.NewDesc("tandem_disk_heartbeat_age_seconds", "Time since the peer's disk heartbeat slot last changed (absent before the first change).", []string{"peer"}, nil)
 )
 
 type statusCollector struct{ status func() control.Status }
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descPeerAlive, descFailovers, descLinkUp, descRTT,
-		descSent, descReceived, descLost, descDropped, descSendErr} {
+		descSent, descReceived, descLost, descDropped, descSendErr, descFenced, descDiskOK, descDiskAge} {
 		ch <- d
 	}
 }
@@ -86,6 +89,13 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descPeerAlive, prometheus.GaugeValue, b2f(s.Peer.Alive), s.Peer.Name)
 	ch <- prometheus.MustNewConstMetric(descFailovers, prometheus.CounterValue, float64(s.Failovers))
+	ch <- prometheus.MustNewConstMetric(descFenced, prometheus.GaugeValue, b2f(s.Node.Fenced), s.Node.Name)
+	if d := s.DiskHeartbeat; d != nil {
+		ch <- prometheus.MustNewConstMetric(descDiskOK, prometheus.GaugeValue, b2f(d.OK))
+		if !d.PeerLastSeen.IsZero() {
+			ch <- prometheus.MustNewConstMetric(descDiskAge, prometheus.GaugeValue, s.GeneratedAt.Sub(d.PeerLastSeen).Seconds(), s.Peer.Name)
+		}
+	}
 	for _, l := range s.Links {
 		ch <- prometheus.MustNewConstMetric(descLinkUp, prometheus.GaugeValue, b2f(l.Up), l.Name)
 		ch <- prometheus.MustNewConstMetric(descRTT, prometheus.GaugeValue, l.RTT.Seconds(), l.Name)

@@ -16,8 +16,10 @@ import (
 func TestScrape(t *testing.T) {
 	m := New(func() control.Status {
 		return control.Status{Node: control.NodeStatus{Name: "a", State: "active"}, Failovers: 2,
-			Peer:  control.NodeStatus{Name: "b", Alive: true},
-			Links: []control.LinkStatus{{Name: "hb", Up: true, RTT: 250 * time.Microsecond, Sent: 10, Lost: 3, Forged: 1}}}
+			Peer:          control.NodeStatus{Name: "b", Alive: true},
+			Links:         []control.LinkStatus{{Name: "hb", Up: true, RTT: 250 * time.Microsecond, Sent: 10, Lost: 3, Forged: 1}},
+			GeneratedAt:   time.Unix(100, 0),
+			DiskHeartbeat: &control.DiskHeartbeatStatus{OK: true, PeerLastSeen: time.Unix(98, 500e6)}}
 	})
 	m.ObserveResourceOp("vip", "start", 20*time.Millisecond, nil)
 	m.ObserveResourceOp("vip", "stop", time.Second, errors.New("busy"))
@@ -37,6 +39,9 @@ func TestScrape(t *testing.T) {
 		`tandem_heartbeats_lost_total{link="hb"} 3`,
 		`tandem_heartbeats_dropped_total{link="hb",reason="forged"} 1`,
 		`tandem_resource_operation_duration_seconds_count{op="stop",resource="vip",result="error"} 1`,
+		`tandem_fenced{node="a"} 0`,
+		`tandem_disk_heartbeat_ok 1`,
+		`tandem_disk_heartbeat_age_seconds{peer="b"} 1.5`,
 	} {
 		assert.Contains(t, out, want)
 	}

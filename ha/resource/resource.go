@@ -2,9 +2,17 @@ package resource
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 )
+
+// ErrFenced is returned (wrapped) by a Monitor or Start that found this
+// node fenced off the shared storage: its reservation key was preempted or
+// a command ended in RESERVATION CONFLICT. The agent does not restart the
+// group on it: it stops everything at once, marks the node fenced and runs
+// its self-fence action (ha/fence).
+var ErrFenced = errors.New("this node is fenced off the shared storage")
 
 // Status is what Monitor observed.
 type Status int

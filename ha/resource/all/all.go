@@ -3,6 +3,7 @@
 package all
 
 import (
+	_ "github.com/tandem-ha/tandem/ha/fence"               // type fence
 	_ "github.com/tandem-ha/tandem/ha/resource/filesystem" // type filesystem
 	_ "github.com/tandem-ha/tandem/ha/resource/iscsi"      // type iscsi
 	_ "github.com/tandem-ha/tandem/ha/resource/lsb"        // type lsb

@@ -9,5 +9,5 @@ import (
 )
 
 func TestAllRegistered(t *testing.T) {
-	assert.Equal(t, []string{"filesystem", "iscsi", "lsb", "mq", "script", "vip"}, resource.Types())
+	assert.Equal(t, []string{"fence", "filesystem", "iscsi", "lsb", "mq", "script", "vip"}, resource.Types())
 }

@@ -34,10 +34,13 @@ func TestDecide(t *testing.T) {
 		{"fenced by the agent, disk looks free", Entitlement{OurKey: ours, Fenced: true}, false, "marked this node fenced"},
 		{"fenced by the agent, we hold it", Entitlement{OurKey: ours, Keys: keys(ours), Reservation: held(ours, we), Fenced: true}, false, "marked this node fenced"},
 		{"reservation names us, keys do not", Entitlement{OurKey: ours, Keys: keys(peer), Reservation: held(ours, we)}, false, "inconsistent"},
+		{"takeover: the fence preempts the holder", Entitlement{OurKey: ours, Keys: keys(peer), Reservation: held(peer, we), Takeover: true}, false, "fence resource takes it over"},
+		{"takeover, but fenced", Entitlement{OurKey: ours, Keys: keys(peer), Reservation: held(peer, we), Takeover: true, Fenced: true}, false, "marked this node fenced"},
 	} {
 		t.Run(c.desc, func(t *testing.T) {
 			d := Decide(c.in)
 			assert.Equal(t, c.register, d.Register, d.Reason)
+			assert.Equal(t, c.in.Takeover && !c.in.Fenced, d.Defer, d.Reason)
 			assert.Contains(t, d.Reason, c.reason)
 		})
 	}

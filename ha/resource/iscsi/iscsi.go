@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +59,10 @@ type Config struct {
 	ReplacementTimeout                 time.Duration
 	// PRKey is the fencing key registered on the session (0: none).
 	PRKey uint64
+	// Fence: a fence resource follows in the group (param fence: true). A
+	// reservation held by another key then does not fail Start: the fence
+	// registers on this session's device and preempts (Entitlement.Takeover).
+	Fence bool
 	// Client runs iscsiadm.
 	Client *iscsiadm.Client
 	// OpenDevice opens the LUN's block device for PR commands; default
@@ -98,6 +103,13 @@ func New(spec resource.Spec, log *slog.Logger) (resource.Resource, error) {
 		ReplacementTimeout:  p.Duration("replacement_timeout", DefaultReplacementTimeout),
 	}
 	cfg.Target.Portal = iscsiadm.NormalizePortal(cfg.Target.Portal)
+	switch v := strings.ToLower(p.String("fence", "false")); v {
+	case "true", "yes", "on", "1":
+		cfg.Fence = true
+	case "false", "no", "off", "0":
+	default:
+		p.Fail("fence", fmt.Sprintf("%q is not a boolean", v), "write true or false")
+	}
 	switch v := strings.ToLower(p.String("discovery", "true")); v {
 	case "true", "yes", "on", "1":
 		cfg.Discover = true
@@ -238,14 +250,15 @@ func (r *ISCSI) Start(ctx context.Context) error {
 	if err == nil && ok {
 		sid = s.SID
 	}
-	return r.register(ctx, dev, sid)
+	return r.register(ctx, dev, sid, true)
 }
 
 // register runs the entitlement decision on the session's device and
 // registers the key when it says so. Not being entitled fails Start: this
 // node must not use the disk.
-func (r *ISCSI) register(ctx context.Context, dev, sid string) error {
-	if r.cfg.PRKey == 0 {
+func (r *ISCSI) register(ctx context.Context, dev, sid string, atStart bool) error {
+	key := r.key(ctx)
+	if key == 0 {
 		return nil
 	}
 	d, err := r.cfg.OpenDevice(dev)
@@ -253,7 +266,7 @@ func (r *ISCSI) register(ctx context.Context, dev, sid string) error {
 		return fmt.Errorf("iscsi %s: open %s for persistent reservations: %w", r.name, dev, err)
 	}
 	defer d.Close()
-	in := Entitlement{OurKey: r.cfg.PRKey}
+	in := Entitlement{OurKey: key, Takeover: r.cfg.Fence && atStart}
 	in.Fenced = r.fenced(ctx)
 	if in.Keys, err = again(ctx, d.PRReadKeys); err != nil {
 		return fmt.Errorf("iscsi %s: read keys on %s: %w", r.name, dev, err)
@@ -262,17 +275,26 @@ func (r *ISCSI) register(ctx context.Context, dev, sid string) error {
 		return fmt.Errorf("iscsi %s: read reservation on %s: %w", r.name, dev, err)
 	}
 	dec := Decide(in)
+	if dec.Defer {
+		r.log.Info("not registering the fencing key here: the fence resource takes the reservation", "device", dev, "reason", dec.Reason)
+		return nil
+	}
 	if !dec.Register {
-		r.log.Warn("not registering the fencing key", "device", dev, "key", fmt.Sprintf("%#x", r.cfg.PRKey), "reason", dec.Reason)
+		r.log.Warn("not registering the fencing key", "device", dev, "key", fmt.Sprintf("%#x", key), "reason", dec.Reason)
+		if !atStart && !in.Fenced && in.Reservation.Reserved && !slices.Contains(in.Keys.Keys, key) {
+			// A new session while active, and our key is gone: the peer
+			// preempted us. The agent must stop the group, not restart it.
+			return fmt.Errorf("iscsi %s: %w: %s", r.name, resource.ErrFenced, dec.Reason)
+		}
 		return fmt.Errorf("iscsi %s: not entitled to %s: %s", r.name, dev, dec.Reason)
 	}
 	_, err = again(ctx, func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, d.PRRegisterAndIgnore(ctx, r.cfg.PRKey, initiator.PROptions{})
+		return struct{}{}, d.PRRegisterAndIgnore(ctx, key, initiator.PROptions{})
 	})
 	if err != nil {
-		return fmt.Errorf("iscsi %s: register key %#x on %s: %w", r.name, r.cfg.PRKey, dev, err)
+		return fmt.Errorf("iscsi %s: register key %#x on %s: %w", r.name, key, dev, err)
 	}
-	r.log.Info("fencing key registered", "device", dev, "key", fmt.Sprintf("%#x", r.cfg.PRKey), "sid", sid, "reason", dec.Reason)
+	r.log.Info("fencing key registered", "device", dev, "key", fmt.Sprintf("%#x", key), "sid", sid, "reason", dec.Reason)
 	r.mu.Lock()
 	r.sid = sid
 	r.mu.Unlock()
@@ -287,6 +309,21 @@ func again[T any](ctx context.Context, f func(context.Context) (T, error)) (T, e
 		v, err = f(ctx)
 	}
 	return v, err
+}
+
+// KeyEnvKey is the resource.Env key where the agent publishes this node's
+// fencing key (hex, ha/fence.Key); with param fence: true and no pr_key,
+// the resource registers that key.
+const KeyEnvKey = "agent.key"
+
+// key is the configured pr_key, else with Fence the agent's node key.
+func (r *ISCSI) key(ctx context.Context) uint64 {
+	if r.cfg.PRKey != 0 || !r.cfg.Fence {
+		return r.cfg.PRKey
+	}
+	v, _ := resource.EnvFrom(ctx).Get(KeyEnvKey)
+	k, _ := strconv.ParseUint(v, 0, 64)
+	return k
 }
 
 func (r *ISCSI) fenced(ctx context.Context) bool {
@@ -338,8 +375,8 @@ func (r *ISCSI) Monitor(ctx context.Context) (resource.Status, error) {
 	r.mu.Lock()
 	known := r.sid
 	r.mu.Unlock()
-	if r.cfg.PRKey != 0 && known != s.SID {
-		if err := r.register(ctx, dev, s.SID); err != nil {
+	if r.key(ctx) != 0 && known != s.SID {
+		if err := r.register(ctx, dev, s.SID, false); err != nil {
 			return resource.StatusFailed, err
 		}
 	}

@@ -4,6 +4,7 @@
 //	tandemctl status [--json]
 //	tandemctl standby | takeover
 //	tandemctl maintenance on|off
+//	tandemctl rejoin    (a fenced node, once stopped and the peer holds the reservation)
 package main
 
 import (
@@ -98,17 +99,44 @@ func newRoot() *cobra.Command {
 			return nil
 		},
 	}
-	root.AddCommand(status, standby, takeover, maint)
+	rejoin := simple("rejoin", "Let a fenced node rejoin as standby (refused unless everything is stopped here and the peer holds the reservation)",
+		"rejoined: this node is standby", func(c *control.Client, ctx context.Context) error { return c.Rejoin(ctx) })
+	root.AddCommand(status, standby, takeover, maint, rejoin)
 	return root
 }
 
 func printStatus(w io.Writer, st control.Status) {
 	fmt.Fprintf(w, "cluster %s, failovers %d, up %s\n\n", st.Cluster, st.Failovers, st.Uptime.Round(time.Second))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tSTATE\tALIVE\t")
-	fmt.Fprintf(tw, "%s (this node)\t%s\t%s\t\n", st.Node.Name, st.Node.State, yes(st.Node.Alive))
-	fmt.Fprintf(tw, "%s\t%s\t%s\t\n", st.Peer.Name, st.Peer.State, yes(st.Peer.Alive))
+	fmt.Fprintln(tw, "NODE\tSTATE\tALIVE\tKEY\t")
+	fmt.Fprintf(tw, "%s (this node)\t%s\t%s\t%s\t\n", st.Node.Name, st.Node.State, yes(st.Node.Alive), dash(st.Node.Key))
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", st.Peer.Name, st.Peer.State, yes(st.Peer.Alive), dash(st.Peer.Key))
 	tw.Flush()
+	if st.Node.Fenced {
+		fmt.Fprintf(w, "\nFENCED: %s\n(stop everything here, then `tandemctl rejoin` once the peer holds the reservation)\n", st.Node.FencedBy)
+	}
+	if f := st.Fence; f != nil {
+		holder := "none"
+		if f.Holder != "" {
+			holder = f.Holder
+			if f.HolderKey != "" && f.HolderKey != f.Holder {
+				holder += " (" + f.HolderKey + ")"
+			}
+		}
+		fmt.Fprintf(w, "\nreservation (%s): held by %s; registered keys: %s\n", f.Resource, holder, dash(strings.Join(f.Keys, ", ")))
+	}
+	if d := st.DiskHeartbeat; d != nil {
+		seen := "never"
+		if !d.PeerLastSeen.IsZero() {
+			seen = st.GeneratedAt.Sub(d.PeerLastSeen).Round(time.Millisecond).String() + " ago"
+		}
+		dio := "ok"
+		if !d.OK {
+			dio = "FAILING: " + d.LastError
+		}
+		fmt.Fprintf(w, "disk heartbeat: io %s, our seq %d; peer alive %s, last seen %s, seq %d, state %s\n",
+			dio, d.Seq, yes(d.PeerAlive), seen, d.PeerSeq, dash(d.PeerState))
+	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LINK\tMODE\tUP\tLAST SEEN\tRTT\tSENT\tRECEIVED\tLOST\tDROPPED\t")
@@ -132,6 +160,13 @@ func printStatus(w io.Writer, st control.Status) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", r.Name, r.Type, r.State, strings.ReplaceAll(r.LastError, "\n", " "))
 	}
 	tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func yes(b bool) string {

@@ -1,0 +1,102 @@
+package agent
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tandem-ha/tandem/ha/control"
+	"github.com/tandem-ha/tandem/ha/fence"
+	"github.com/tandem-ha/tandem/ha/resource/iscsi"
+	"github.com/tandem-ha/tandem/initiator"
+	"github.com/tandem-ha/tandem/initiator/device"
+)
+
+func TestStorageFencingStopsGroupUntilRejoin(t *testing.T) {
+	p := newPair(t)
+	p.start(t, 0)
+	p.start(t, 1)
+	waitState(t, p, 0, "active")
+	waitState(t, p, 1, "standby")
+	a := p.nodes[0]
+	a.res[0].fencedMon.Store(true) // beta preempted alpha's key
+	waitState(t, p, 0, "fenced")
+	require.Eventually(t, func() bool { return a.fenced.Load() == 1 }, 2*time.Second, 5*time.Millisecond, "self-fence action ran")
+	assert.False(t, a.res[0].running.Load())
+	assert.False(t, a.res[1].running.Load())
+	st := a.a.Status()
+	assert.True(t, st.Node.Fenced)
+	assert.Contains(t, st.Node.FencedBy, "key preempted")
+	assert.Equal(t, fence.FormatKey(fence.Key("unit", "alpha")), st.Node.Key)
+	v, _ := a.a.env.Get(iscsi.FencedKey)
+	assert.Equal(t, "true", v, "the iscsi resource must not re-register")
+	waitState(t, p, 1, "active") // the fenced node yields once stopped
+
+	ctx := context.Background()
+	require.ErrorContains(t, a.a.Command(ctx, control.CmdTakeover), "fenced")
+	a.res[0].holder.Store(fence.Key("unit", "alpha"))
+	require.ErrorContains(t, a.a.Command(ctx, control.CmdRejoin), "peer does not hold")
+	a.res[0].holder.Store(fence.Key("unit", "beta"))
+	a.res[0].fencedMon.Store(false)
+	require.NoError(t, a.a.Command(ctx, control.CmdRejoin))
+	waitState(t, p, 0, "standby")
+	_, ok := a.a.env.Get(iscsi.FencedKey)
+	assert.False(t, ok)
+}
+
+// memDisk is an in-memory arbiter LUN shared by both nodes.
+type memDisk struct {
+	mu     sync.Mutex
+	blocks map[uint64][]byte
+}
+
+type memDev struct {
+	device.Device
+	d *memDisk
+}
+
+func (m memDev) String() string { return "mem arbiter" }
+func (m memDev) Close() error   { return nil }
+func (m memDev) ReadCapacity(context.Context) (initiator.Capacity, error) {
+	return initiator.Capacity{BlockSize: 512, Blocks: 8}, nil
+}
+func (m memDev) WriteAt(_ context.Context, p []byte, lba uint64, _ bool) error {
+	m.d.mu.Lock()
+	defer m.d.mu.Unlock()
+	m.d.blocks[lba] = append([]byte(nil), p...)
+	return nil
+}
+func (m memDev) ReadAt(_ context.Context, p []byte, lba uint64, _ bool) error {
+	m.d.mu.Lock()
+	defer m.d.mu.Unlock()
+	clear(p)
+	copy(p, m.d.blocks[lba])
+	return nil
+}
+
+func TestDiskHeartbeatKeepsPeerAliveWhenLinksCut(t *testing.T) {
+	disk := &memDisk{blocks: map[uint64][]byte{}}
+	p := newPair(t, func(_ int, o *Options) { o.Arbiter = memDev{d: disk} })
+	p.start(t, 0)
+	p.start(t, 1)
+	waitState(t, p, 0, "active")
+	waitState(t, p, 1, "standby")
+	require.Eventually(t, func() bool {
+		d := p.nodes[1].a.Status().DiskHeartbeat
+		return d != nil && d.OK && d.PeerAlive && d.PeerSeq > 0 && d.PeerState == "active"
+	}, 2*time.Second, 5*time.Millisecond)
+
+	p.links[0][0].SetDown(true)
+	p.links[1][0].SetDown(true) // alpha silent on every link, alive on the disk
+	time.Sleep(5 * testConfig(0).Timing.DeadTime)
+	assert.Equal(t, "active", p.state(0))
+	assert.Equal(t, "standby", p.state(1), "no failover while the disk shows the peer")
+	st := p.nodes[1].a.Status()
+	assert.True(t, st.Peer.Alive)
+	assert.True(t, st.DiskHeartbeat.PeerAlive)
+	assert.False(t, st.Links[0].Up)
+}
