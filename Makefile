@@ -48,7 +48,7 @@ unit:
 	MQRES_REQUIRE_OCF_TESTER=1 $(GO) test -count=1 $(PKGS)
 
 ## test: everything CI checks
-test: deps lint unit conformance-gate e2e-vm-smoke
+test: deps lint unit conformance-gate e2e-vm-smoke partition-test
 
 ## conformance: full iscsi-test-cu run against tandem-target, prints the table
 conformance: build
@@ -92,11 +92,14 @@ mqres-test:
 		$(GO) test -count=1 ./mqres/...
 
 .PHONY: bench-failover
-## bench-failover: 20 power-offs and 20 standbys of the active node in network namespaces (root), default timings
+## bench-failover: 20 power-offs and 20 standbys of the active node in network namespaces (root), default timings,
+## then FENCED_ROUNDS fenced power-offs (tandem-target, fence resource, disk heartbeat, blockwriter)
+FENCED_ROUNDS ?= 20
 bench-failover:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./ha/cmd/tandem-agent ./e2e/cmd/failover-bench
-	$(BIN)/failover-bench --agent-bin $(BIN)/tandem-agent $(FAILOVER_FLAGS)
+	$(GO) build -o $(BIN)/ ./ha/cmd/tandem-agent ./e2e/cmd/failover-bench ./target/cmd/tandem-target ./e2e/cmd/blockwriter
+	$(BIN)/failover-bench --agent-bin $(BIN)/tandem-agent --target-bin $(BIN)/tandem-target --writer-bin $(BIN)/blockwriter \
+		--fenced-rounds $(FENCED_ROUNDS) $(FAILOVER_FLAGS)
 
 ## demo-ha: two tandem-agents in network namespaces with a VIP, one failover shown step by step (root)
 .PHONY: demo-ha
@@ -114,3 +117,12 @@ e2e-vm-smoke: deps
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./target/cmd/tandem-target ./e2e/cmd/vmsmoke
 	$(BIN)/vmsmoke --target-bin $(BIN)/tandem-target $(VM_SMOKE_FLAGS)
+
+## partition-test: the partition matrix of issue 6 in network namespaces (root): one fault per row,
+## asserting a single writer after the fence point, no lost acknowledged write, service back or put
+.PHONY: partition-test
+partition-test:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./ha/cmd/tandem-agent ./target/cmd/tandem-target ./e2e/cmd/blockwriter
+	PARTITION_AGENT_BIN=$(BIN)/tandem-agent PARTITION_TARGET_BIN=$(BIN)/tandem-target PARTITION_WRITER_BIN=$(BIN)/blockwriter \
+		$(GO) test -count=1 -timeout 10m -v ./e2e/partition/...

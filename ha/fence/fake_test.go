@@ -20,6 +20,10 @@ type fakeLUN struct {
 	reserved bool
 	// noAbort answers PREEMPT AND ABORT with INVALID FIELD IN CDB (tgt).
 	noAbort bool
+	// noAPTPL answers REGISTER with APTPL set with INVALID FIELD IN
+	// PARAMETER LIST (a target without a state directory).
+	noAPTPL bool
+	aptpl   bool
 	// down fails every command (storage unreachable).
 	down  error
 	calls []string
@@ -75,13 +79,17 @@ func (d *fakeDev) PRReadReservation(context.Context) (initiator.PRReservation, e
 	return initiator.PRReservation{Reserved: true, Key: l.resKey, Type: l.resType}, nil
 }
 
-func (d *fakeDev) PRRegisterAndIgnore(_ context.Context, key uint64, _ initiator.PROptions) error {
+func (d *fakeDev) PRRegisterAndIgnore(_ context.Context, key uint64, o initiator.PROptions) error {
 	l := d.lun
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := d.op("register"); err != nil {
 		return err
 	}
+	if o.APTPL && l.noAPTPL {
+		return &initiator.SenseError{Key: initiator.SenseIllegalRequest, ASC: 0x26}
+	}
+	l.aptpl = o.APTPL
 	l.regs[d.nexus] = key
 	return nil
 }

@@ -85,6 +85,20 @@ func TestTakeFallsBackToPreempt(t *testing.T) {
 	assert.Equal(t, resource.StatusRunning, st)
 }
 
+func TestTakeRegistersWithAPTPL(t *testing.T) {
+	lun := newFakeLUN()
+	require.NoError(t, Take(ctx(t), &fakeDev{lun: lun, nexus: "a"}, 0x11, nil))
+	assert.True(t, lun.aptpl, "registrations must survive a target restart")
+
+	lun = newFakeLUN()
+	lun.noAPTPL = true
+	var logs bytes.Buffer
+	require.NoError(t, Take(ctx(t), &fakeDev{lun: lun, nexus: "a"}, 0x11, slog.New(slog.NewTextHandler(&logs, nil))))
+	assert.False(t, lun.aptpl)
+	assert.Equal(t, uint64(0x11), lun.resKey)
+	assert.Contains(t, logs.String(), "cannot persist reservations")
+}
+
 func TestMonitorDetectsFencing(t *testing.T) {
 	lun := newFakeLUN()
 	me := &fakeDev{lun: lun, nexus: "me"}

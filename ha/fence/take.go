@@ -84,6 +84,13 @@ func IsInvalidFieldInCDB(err error) bool {
 	return errors.As(err, &se) && se.Key == initiator.SenseIllegalRequest && se.ASC == 0x24 && se.ASCQ == 0
 }
 
+// isInvalidFieldInParameterList reports ILLEGAL REQUEST, INVALID FIELD IN
+// PARAMETER LIST (26h/00h): how a target without persistence answers APTPL.
+func isInvalidFieldInParameterList(err error) bool {
+	var se *initiator.SenseError
+	return errors.As(err, &se) && se.Key == initiator.SenseIllegalRequest && se.ASC == 0x26 && se.ASCQ == 0
+}
+
 // again reissues a PR call once after a persistent reservation unit
 // attention (the device hands those to the caller; the command did not run).
 func again(ctx context.Context, f func(context.Context) error) error {
@@ -123,7 +130,17 @@ func Take(ctx context.Context, d device.Device, key uint64, log *slog.Logger) er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	err := again(ctx, func(ctx context.Context) error { return d.PRRegisterAndIgnore(ctx, key, initiator.PROptions{}) })
+	// APTPL keeps the registrations and the reservation across a restart
+	// of the target; without it a restarted target forgets our key and
+	// the active node would have to fence itself.
+	err := again(ctx, func(ctx context.Context) error {
+		return d.PRRegisterAndIgnore(ctx, key, initiator.PROptions{APTPL: true})
+	})
+	if isInvalidFieldInParameterList(err) {
+		log.Warn("target cannot persist reservations (APTPL refused): a restart of the target drops them and the active node will fence itself; give the target a state directory",
+			"lun", d.String(), "err", err)
+		err = again(ctx, func(ctx context.Context) error { return d.PRRegisterAndIgnore(ctx, key, initiator.PROptions{}) })
+	}
 	if err != nil {
 		return fmt.Errorf("register key %s on %s: %w", FormatKey(key), d, err)
 	}

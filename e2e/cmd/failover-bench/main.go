@@ -19,8 +19,8 @@ import (
 )
 
 func main() {
-	var agentBin string
-	var rounds int
+	var agentBin, targetBin, writerBin string
+	var rounds, fencedRounds int
 	var keep, demo bool
 	c := &cobra.Command{
 		Use:           "failover-bench",
@@ -32,11 +32,23 @@ func main() {
 			if demo {
 				return runDemo(agentBin)
 			}
-			return run(agentBin, rounds, keep)
+			if rounds > 0 {
+				if err := run(agentBin, rounds, keep); err != nil {
+					return err
+				}
+			}
+			if fencedRounds > 0 {
+				fmt.Println()
+				return runFenced(agentBin, targetBin, writerBin, fencedRounds, keep)
+			}
+			return nil
 		},
 	}
 	c.Flags().StringVar(&agentBin, "agent-bin", "bin/tandem-agent", "tandem-agent binary")
 	c.Flags().IntVar(&rounds, "rounds", 20, "failovers of each kind")
+	c.Flags().IntVar(&fencedRounds, "fenced-rounds", 0, "fenced power-offs (partition lab with tandem-target, fence and disk heartbeat); 0 skips them")
+	c.Flags().StringVar(&targetBin, "target-bin", "bin/tandem-target", "tandem-target binary (fenced rounds)")
+	c.Flags().StringVar(&writerBin, "writer-bin", "bin/blockwriter", "blockwriter binary (fenced rounds)")
 	c.Flags().BoolVar(&keep, "keep-logs", false, "keep the lab directory with the agents' logs")
 	c.Flags().BoolVar(&demo, "demo", false, "show one failover step by step instead of measuring (make demo-ha)")
 	if err := c.Execute(); err != nil {
