@@ -42,10 +42,11 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-## unit: go test for every module in go.work (fuzz seeds run as tests);
+## unit: go test for every module in go.work (fuzz seeds run as tests; the
+## partition matrix runs once, in partition-test);
 ## the OCF agent's ocf-tester run is required here, not skipped
 unit:
-	MQRES_REQUIRE_OCF_TESTER=1 $(GO) test -count=1 $(PKGS)
+	MQRES_REQUIRE_OCF_TESTER=1 $(GO) test -count=1 -skip '^TestPartitionMatrix$$' $(PKGS)
 
 ## test: everything CI checks
 test: deps lint unit conformance-gate e2e-vm-smoke partition-test
