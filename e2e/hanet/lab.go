@@ -124,7 +124,7 @@ func New(opt Options) (l *Lab, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("echo responder in %s: %w", l.ns[i], err)
 		}
-		go serveEcho(l.echo[i], name)
+		go ServeEcho(l.echo[i], name)
 	}
 	err = InNetns(l.client, func() error {
 		pc, err := net.ListenPacket("udp4", clientAddr+":0")
@@ -137,7 +137,9 @@ func New(opt Options) (l *Lab, err error) {
 	return l, nil
 }
 
-func serveEcho(pc net.PacketConn, name string) {
+// ServeEcho answers every datagram on pc with name: the service behind a
+// lab's VIP, so a probe learns which node holds it.
+func ServeEcho(pc net.PacketConn, name string) {
 	buf := make([]byte, 64)
 	for {
 		_, from, err := pc.ReadFrom(buf)
@@ -428,21 +430,31 @@ func (l *Lab) CutDedicated(cut bool) error {
 }
 
 // HasVIP reports whether node i has the VIP configured.
-func (l *Lab) HasVIP(i int) bool {
-	out, err := exec.Command("ip", "-n", l.ns[i], "-o", "addr", "show", "dev", PublicIf).Output()
-	return err == nil && strings.Contains(string(out), " "+VIP.String()+"/")
+func (l *Lab) HasVIP(i int) bool { return HasAddr(l.ns[i], PublicIf, VIP.String()) }
+
+// HasAddr reports whether dev in namespace ns carries the address ip.
+func HasAddr(ns, dev, ip string) bool {
+	out, err := exec.Command("ip", "-n", ns, "-o", "addr", "show", "dev", dev).Output()
+	return err == nil && strings.Contains(string(out), " "+ip+"/")
 }
 
 // Probe asks the VIP who holds it, once: the node name, or an error after
 // timeout.
 func (l *Lab) Probe(timeout time.Duration) (string, error) {
-	dst := &net.UDPAddr{IP: VIP.AsSlice(), Port: EchoPort}
-	if _, err := l.probe.WriteTo([]byte("who"), dst); err != nil {
+	return ProbeEcho(l.probe, &net.UDPAddr{IP: VIP.AsSlice(), Port: EchoPort}, timeout)
+}
+
+// ProbeEcho sends one datagram from pc to an echo service (ServeEcho) at
+// dst and returns its answer, or an error after timeout.
+func ProbeEcho(pc net.PacketConn, dst *net.UDPAddr, timeout time.Duration) (string, error) {
+	if err := pc.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return "", err
+	}
+	if _, err := pc.WriteTo([]byte("who"), dst); err != nil {
 		return "", err
 	}
 	buf := make([]byte, 64)
-	l.probe.SetReadDeadline(time.Now().Add(timeout))
-	n, _, err := l.probe.ReadFrom(buf)
+	n, _, err := pc.ReadFrom(buf)
 	if err != nil {
 		return "", err
 	}

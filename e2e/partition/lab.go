@@ -211,7 +211,7 @@ func New(opt Options) (l *Lab, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("echo responder in %s: %w", l.ns[i], err)
 		}
-		go serveEcho(l.echo[i], name)
+		go hanet.ServeEcho(l.echo[i], name)
 	}
 	err = hanet.InNetns(l.client, func() error {
 		pc, err := net.ListenPacket("udp4", clientAddr+":0")
@@ -222,17 +222,6 @@ func New(opt Options) (l *Lab, err error) {
 		return nil, fmt.Errorf("probe socket: %w", err)
 	}
 	return l, nil
-}
-
-func serveEcho(pc net.PacketConn, name string) {
-	buf := make([]byte, 64)
-	for {
-		_, from, err := pc.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		pc.WriteTo([]byte(name), from)
-	}
 }
 
 func run(name string, args ...string) error {
@@ -668,26 +657,11 @@ func (l *Lab) PowerOn(i int) error {
 }
 
 // HasVIP reports whether node i has the VIP configured.
-func (l *Lab) HasVIP(i int) bool {
-	out, err := exec.Command("ip", "-n", l.ns[i], "-o", "addr", "show", "dev", PublicIf).Output()
-	return err == nil && strings.Contains(string(out), " "+VIP+"/")
-}
+func (l *Lab) HasVIP(i int) bool { return hanet.HasAddr(l.ns[i], PublicIf, VIP) }
 
 // Probe asks the VIP who answers, once.
 func (l *Lab) Probe(timeout time.Duration) (string, error) {
-	dst := &net.UDPAddr{IP: net.ParseIP(VIP), Port: EchoPort}
-	l.probe.SetReadDeadline(time.Now().Add(timeout))
-	if _, err := l.probe.WriteTo([]byte("who"), dst); err != nil {
-		return "", err
-	}
-	buf := make([]byte, 64)
-	for {
-		n, _, err := l.probe.ReadFrom(buf)
-		if err != nil {
-			return "", err
-		}
-		return string(buf[:n]), nil
-	}
+	return hanet.ProbeEcho(l.probe, &net.UDPAddr{IP: net.ParseIP(VIP), Port: EchoPort}, timeout)
 }
 
 // Client is node i's control client.
