@@ -158,7 +158,7 @@ func TestPRSurvivesCrash(t *testing.T) {
 
 	caps, err := s.PRReportCapabilities(c, 0)
 	require.NoError(t, err)
-	require.True(t, caps.PTPLC, "REPORT CAPABILITIES says APTPL is not supported: the LUN has no reservation state file (does tandem-target pass state_dir to admin.Manager.SetStateDir?)")
+	require.True(t, caps.PTPLC, "REPORT CAPABILITIES says APTPL is not supported: the LUN has no reservation state file (does tandem-target pass state_dir to daemon.Manager.SetStateDir?)")
 
 	before := fileSums(t, cfg.StateDir)
 	require.NoError(t, s.PRRegister(c, 0, 0, keyA, initiator.PROptions{APTPL: true}))

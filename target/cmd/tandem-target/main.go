@@ -16,6 +16,7 @@ import (
 
 	"github.com/tandem-ha/tandem/target/admin"
 	"github.com/tandem-ha/tandem/target/config"
+	"github.com/tandem-ha/tandem/target/daemon"
 	"github.com/tandem-ha/tandem/target/iscsi"
 	"github.com/tandem-ha/tandem/target/login"
 )
@@ -52,7 +53,7 @@ func run(ctx context.Context, cfgPath string, level slog.Level) error {
 		return err
 	}
 	srv := iscsi.NewServer(serverConfig(cfg, log))
-	mgr := admin.NewManager(srv, log)
+	mgr := daemon.NewManager(srv, log)
 	mgr.SetStateDir(cfg.StateDir) // reservation state (APTPL) lives here
 	defer func() {
 		if err := mgr.Close(); err != nil {
@@ -112,7 +113,7 @@ func serverConfig(cfg *config.Config, log *slog.Logger) iscsi.Config {
 		nop = -1 // config: 0 disables pings
 	}
 	return iscsi.Config{
-		Discovery: admin.AuthFromCHAP(cfg.Discovery.CHAP),
+		Discovery: daemon.AuthFromCHAP(cfg.Discovery.CHAP),
 		Limits: login.Limits{
 			MaxRecvDataSegmentLength: l.MaxRecvDataSegmentLength,
 			MaxBurstLength:           l.MaxBurstLength,

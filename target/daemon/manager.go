@@ -1,4 +1,8 @@
-package admin
+// Package daemon assembles a running tandem-target from its config: it
+// opens the backing stores, builds the logical units with their
+// reservation state files, registers the targets with the iSCSI fabric,
+// and serves the admin API's Service on top of them.
+package daemon
 
 import (
 	"crypto/sha256"
@@ -11,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tandem-ha/tandem/target/admin"
 	"github.com/tandem-ha/tandem/target/backstore"
 	"github.com/tandem-ha/tandem/target/config"
 	"github.com/tandem-ha/tandem/target/iscsi"
@@ -18,7 +23,7 @@ import (
 	"github.com/tandem-ha/tandem/target/scsi"
 )
 
-// Manager owns the daemon's targets and LUs and implements Service over
+// Manager owns the daemon's targets and LUs and implements admin.Service over
 // an iscsi.Server.
 type Manager struct {
 	srv *iscsi.Server
@@ -108,7 +113,7 @@ func (m *Manager) AddTarget(t config.Target) error {
 
 func (m *Manager) openLUN(mt *managedTarget, l config.LUN) error {
 	if _, ok := mt.luns[l.ID]; ok {
-		return fmt.Errorf("lun %d: %w: already exists", l.ID, ErrConflict)
+		return fmt.Errorf("lun %d: %w: already exists", l.ID, admin.ErrConflict)
 	}
 	lu, err := m.newLU(mt, l)
 	if err != nil {
@@ -116,7 +121,7 @@ func (m *Manager) openLUN(mt *managedTarget, l config.LUN) error {
 	}
 	if err := mt.scsi.AddLU(l.ID, lu); err != nil {
 		_ = lu.Close()
-		return fmt.Errorf("lun %d: %w: %w", l.ID, ErrConflict, err)
+		return fmt.Errorf("lun %d: %w: %w", l.ID, admin.ErrConflict, err)
 	}
 	mt.luns[l.ID] = &managedLUN{cfg: l, lu: lu}
 	m.log.Info("lun added", "target", mt.name, "lun", l.ID, "path", l.Path, "size", lu.Size())
@@ -176,17 +181,17 @@ func (m *Manager) Close() error {
 	return errors.Join(errs...)
 }
 
-// Targets implements Service.
-func (m *Manager) Targets() []Target {
+// Targets implements admin.Service.
+func (m *Manager) Targets() []admin.Target {
 	sessions := m.srv.Sessions()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]Target, 0, len(m.targets))
+	out := make([]admin.Target, 0, len(m.targets))
 	for _, mt := range m.targets {
-		t := Target{Name: mt.name, Alias: mt.alias, LUNs: []LUN{}, Sessions: []iscsi.SessionInfo{}}
+		t := admin.Target{Name: mt.name, Alias: mt.alias, LUNs: []admin.LUN{}, Sessions: []iscsi.SessionInfo{}}
 		for id, l := range mt.luns {
 			wc := l.cfg.WriteCache
-			t.LUNs = append(t.LUNs, LUN{ID: id, Path: l.cfg.Path, Size: l.lu.Size(), BlockSize: l.cfg.BlockSize,
+			t.LUNs = append(t.LUNs, admin.LUN{ID: id, Path: l.cfg.Path, Size: l.lu.Size(), BlockSize: l.cfg.BlockSize,
 				Thin: l.cfg.Thin, WriteCache: &wc, ReadOnly: l.cfg.ReadOnly, Serial: l.cfg.Serial})
 		}
 		sort.Slice(t.LUNs, func(i, j int) bool { return t.LUNs[i].ID < t.LUNs[j].ID })
@@ -204,15 +209,15 @@ func (m *Manager) Targets() []Target {
 func (m *Manager) target(name string) (*managedTarget, error) {
 	mt, ok := m.targets[name]
 	if !ok {
-		return nil, fmt.Errorf("target %q: %w", name, ErrNotFound)
+		return nil, fmt.Errorf("target %q: %w", name, admin.ErrNotFound)
 	}
 	return mt, nil
 }
 
-// AddLUN implements Service.
-func (m *Manager) AddLUN(target string, l LUN) error {
+// AddLUN implements admin.Service.
+func (m *Manager) AddLUN(target string, l admin.LUN) error {
 	if l.Path == "" {
-		return fmt.Errorf("%w: lun needs a path", ErrInvalid)
+		return fmt.Errorf("%w: lun needs a path", admin.ErrInvalid)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -232,7 +237,7 @@ func (m *Manager) AddLUN(target string, l LUN) error {
 		WriteCache: wc, ReadOnly: l.ReadOnly, Serial: l.Serial})
 }
 
-// RemoveLUN implements Service.
+// RemoveLUN implements admin.Service.
 func (m *Manager) RemoveLUN(target string, id uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -242,7 +247,7 @@ func (m *Manager) RemoveLUN(target string, id uint64) error {
 	}
 	l, ok := mt.luns[id]
 	if !ok {
-		return fmt.Errorf("lun %d of %s: %w", id, target, ErrNotFound)
+		return fmt.Errorf("lun %d of %s: %w", id, target, admin.ErrNotFound)
 	}
 	if _, err := mt.scsi.RemoveLU(id); err != nil {
 		return fmt.Errorf("remove lun %d: %w", id, err)
@@ -263,17 +268,17 @@ func (m *Manager) ResizeLUN(target string, id uint64, size int64) error {
 	}
 	l, ok := mt.luns[id]
 	if !ok {
-		return fmt.Errorf("lun %d of %s: %w", id, target, ErrNotFound)
+		return fmt.Errorf("lun %d of %s: %w", id, target, admin.ErrNotFound)
 	}
 	if size < l.lu.Size() {
-		return fmt.Errorf("%w: size %d is below the current %d; shrinking would lose data", ErrInvalid, size, l.lu.Size())
+		return fmt.Errorf("%w: size %d is below the current %d; shrinking would lose data", admin.ErrInvalid, size, l.lu.Size())
 	}
 	fi, err := os.Stat(l.cfg.Path)
 	if err != nil {
 		return fmt.Errorf("stat %s: %w", l.cfg.Path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%w: %s is not a regular file; resize the device itself", ErrInvalid, l.cfg.Path)
+		return fmt.Errorf("%w: %s is not a regular file; resize the device itself", admin.ErrInvalid, l.cfg.Path)
 	}
 	if err := os.Truncate(l.cfg.Path, size); err != nil {
 		return fmt.Errorf("extend %s: %w", l.cfg.Path, err)
@@ -297,13 +302,13 @@ func (m *Manager) ResizeLUN(target string, id uint64, size int64) error {
 	return nil
 }
 
-// SetCHAP implements Service.
-func (m *Manager) SetCHAP(target string, c CHAP) error {
+// SetCHAP implements admin.Service.
+func (m *Manager) SetCHAP(target string, c admin.CHAP) error {
 	if (c.User == "") != (c.Secret == "") {
-		return fmt.Errorf("%w: user and secret go together", ErrInvalid)
+		return fmt.Errorf("%w: user and secret go together", admin.ErrInvalid)
 	}
 	if c.MutualUser != "" && (c.User == "" || c.MutualSecret == "" || c.MutualSecret == c.Secret) {
-		return fmt.Errorf("%w: mutual CHAP needs one-way CHAP and a different secret", ErrInvalid)
+		return fmt.Errorf("%w: mutual CHAP needs one-way CHAP and a different secret", admin.ErrInvalid)
 	}
 	m.mu.Lock()
 	_, err := m.target(target)
@@ -315,3 +320,5 @@ func (m *Manager) SetCHAP(target string, c CHAP) error {
 		MutualUser: c.MutualUser, MutualSecret: []byte(c.MutualSecret)})
 	return m.srv.SetTargetAuth(target, auth)
 }
+
+var _ admin.Service = (*Manager)(nil)
