@@ -152,9 +152,11 @@ var rows = []row{
 		fault: cutBoth, heal: healBoth,
 	},
 	{
-		// Detected by the fence's monitor (its I/O times out), not by the
-		// heartbeat: the budget is the monitor and stop timeouts.
-		name: "active loses the storage", hb: "-", expect: move, window: 12 * time.Second,
+		// Detected by the disk heartbeat: alpha's arbiter I/O fails for
+		// deadtime while beta says it reaches the arbiter, so alpha hands
+		// the group over (~0.6 s) and stops its writer, whose I/O hangs
+		// (writer.sh: SIGTERM, SIGKILL after 2 s); beta fences and starts.
+		name: "active loses the storage", hb: "-", expect: move,
 		fault: func(r *rowRun) error { return r.l.CutStorage(alpha, true) },
 		heal:  func(r *rowRun) error { return r.l.CutStorage(alpha, false) },
 	},

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tandem-ha/tandem/ha/resource"
 	"github.com/tandem-ha/tandem/ha/resource/iscsi"
@@ -255,6 +256,20 @@ func (f *Fence) session(ctx context.Context, cluster, node string, key uint64) (
 	return s, nil
 }
 
+// logoutTimeout bounds the logout when the session is closed: on a cut
+// storage network the Logout Request is never answered, and an operation
+// of the fence (monitor, stop) must not wait for it (Session.Close waits
+// five seconds), which would delay the hand-over by as much.
+const logoutTimeout = 250 * time.Millisecond
+
+// closeSession logs s out, waiting at most logoutTimeout, then drops the
+// connection either way.
+func closeSession(s *initiator.Session) {
+	ctx, cancel := context.WithTimeout(context.Background(), logoutTimeout)
+	defer cancel()
+	_ = s.Logout(ctx) // on failure Logout drops the connection too
+}
+
 // dropSession closes the native session after an error that may have
 // broken it; the next operation dials again.
 func (f *Fence) dropSession(err error) {
@@ -264,7 +279,7 @@ func (f *Fence) dropSession(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.sess != nil {
-		f.sess.Close()
+		closeSession(f.sess)
 		f.sess = nil
 	}
 }
@@ -295,7 +310,7 @@ func (f *Fence) Start(ctx context.Context) (err error) {
 func (f *Fence) Stop(ctx context.Context) error {
 	f.mu.Lock()
 	if f.sess != nil {
-		f.sess.Close()
+		closeSession(f.sess)
 		f.sess = nil
 	}
 	f.mu.Unlock()

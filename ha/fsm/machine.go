@@ -131,6 +131,7 @@ type Machine struct {
 	// The arbiter: when our disk I/O last succeeded; diskDown once warned.
 	diskOK    time.Duration
 	diskDown  bool
+	diskSeen  bool // a disk heartbeat round succeeded once (FlagDisk)
 	netWarnAt time.Duration
 	isolWarn  bool
 }
@@ -194,8 +195,13 @@ func (m *Machine) Step(ev Event) []Action {
 	m.monitor()
 	// Any change of what we would say is sent at once, so the peer learns
 	// of transitions and acknowledgements within one network delay.
+	// FlagDisk set waits for the next keepalive (the heartbeat rhythm stays
+	// as it was), FlagDisk cleared goes out at once: the peer must learn
+	// that we lost the arbiter too before it hands the group to us.
 	hb := SendHeartbeat{State: m.state, Flags: m.flags()}
-	if m.sendNow || hb != m.sent || m.now >= m.nextHB {
+	changed := hb.State != m.sent.State || (hb.Flags^m.sent.Flags)&^FlagDisk != 0 ||
+		m.sent.Flags&^hb.Flags&FlagDisk != 0
+	if m.sendNow || changed || m.now >= m.nextHB {
 		m.emit(hb)
 		m.sent, m.sendNow = hb, false
 		m.nextHB = m.now + m.cfg.Keepalive
@@ -222,6 +228,9 @@ func (m *Machine) flags() Flags {
 	}
 	if yield {
 		f |= FlagYield
+	}
+	if m.diskFresh() {
+		f |= FlagDisk
 	}
 	idle := false
 	switch m.state {
@@ -297,7 +306,31 @@ func (m *Machine) diskLive() bool {
 // (our disk I/O failing for DeadTime) is reachable. Such a node cannot
 // know whether the peer took the storage, so it must not hold the group.
 func (m *Machine) isolated() bool {
-	return m.cfg.Arbiter && !m.netLive() && m.now-m.diskOK >= m.cfg.DeadTime
+	return !m.netLive() && m.storageLost()
+}
+
+// storageLost: with an arbiter, our disk I/O has failed for DeadTime.
+func (m *Machine) storageLost() bool {
+	return m.cfg.Arbiter && m.now-m.diskOK >= m.cfg.DeadTime
+}
+
+// diskFresh: our last disk heartbeat round succeeded within DeadTime/2
+// (FlagDisk). Half, not all of DeadTime: if the storage fails for both
+// nodes at once, each clears FlagDisk (and says so at once) before the
+// other's own DeadTime of failures runs out, so neither hands the group to
+// a node that cannot reach the storage either (given DeadTime > 2 x
+// Keepalive, the disk round interval).
+func (m *Machine) diskFresh() bool {
+	return m.cfg.Arbiter && m.diskSeen && m.now-m.diskOK < m.cfg.DeadTime/2
+}
+
+// storageBetterThere: this node lost the arbiter (hence, most likely, the
+// shared storage: its writes fail) while the peer, heard on the network,
+// says it still reaches it (FlagDisk). The peer can serve and fence us, we
+// cannot serve, so the group goes there now rather than when a fence
+// monitor times out.
+func (m *Machine) storageBetterThere() bool {
+	return m.storageLost() && m.peer.alive && m.netLive() && m.peer.flags&FlagDisk != 0
 }
 
 func (m *Machine) diskBeat(e DiskBeat) {
@@ -330,7 +363,7 @@ func (m *Machine) diskStatus(e DiskStatus) {
 	if !m.cfg.Arbiter || !e.OK {
 		return
 	}
-	m.diskOK = m.now
+	m.diskOK, m.diskSeen = m.now, true
 	if m.diskDown {
 		m.diskDown = false
 		m.notify(slog.LevelInfo, "arbiter reachable again")
@@ -482,6 +515,10 @@ func (m *Machine) decide() {
 		}
 		m.maybeStart()
 	case Starting, Active:
+		if m.storageBetterThere() {
+			m.handOver("storage lost here, the peer reaches it: handing the group over")
+			return
+		}
 		m.maybeYield()
 	}
 }

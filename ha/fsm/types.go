@@ -73,6 +73,14 @@ const (
 	// peer's heartbeats carry FlagAck, so two nodes deciding at once on
 	// stale views (lost heartbeats) never both run the group.
 	FlagAck
+	// FlagDisk says: "my I/O to the arbiter LUN works" (it succeeded within
+	// DeadTime). An Active node whose own arbiter I/O has failed for
+	// DeadTime hands the group over to a peer that sends it: the peer
+	// reaches the storage, this node does not (its writes fail), so the
+	// peer takes over and fences it at once instead of waiting for a
+	// fence monitor to time out. A peer that does not send it (storage
+	// down for both, or no arbiter) gets nothing handed over this way.
+	FlagDisk
 )
 
 // A Fenced node that the storage fenced (its key preempted) and that has
