@@ -178,6 +178,11 @@ func (w *writer) dial(ctx context.Context) error {
 
 func (w *writer) closeSession() {
 	if w.sess != nil {
+		// A short logout: on a cut storage network Close would wait 5 s
+		// for an answer that never comes, and hold up the group's stop.
+		ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+		_ = w.sess.Logout(ctx)
+		cancel()
 		w.sess.Close()
 		w.sess = nil
 	}
@@ -235,12 +240,7 @@ func run(o options) (int, error) {
 		Info: fmt.Sprintf("isid %s key %#x pid %d", hex.EncodeToString(w.isid[:]), key, os.Getpid())})
 	code, why := w.loop(ctx)
 	w.record(stamp.Event{Kind: stamp.KindStop, Time: time.Now().UnixNano(), Info: why})
-	if w.sess != nil {
-		lctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		w.sess.Logout(lctx)
-		cancel()
-		w.closeSession()
-	}
+	w.closeSession()
 	return code, nil
 }
 
