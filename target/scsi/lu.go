@@ -99,6 +99,10 @@ type LU struct {
 
 	san sanitizeState
 
+	// copies keeps the status of EXTENDED COPY commands for RECEIVE
+	// COPY RESULTS (SPC-4 6.18).
+	copies copyStore
+
 	// mu guards the reservation state and the per-nexus state: commands
 	// take it for reading to check them, changes take it for writing.
 	mu      sync.RWMutex

@@ -85,6 +85,7 @@ func (t *Target) NexusLoss(n *Nexus) {
 			ns.push(uaNexusLoss)
 		}
 		lu.mu.Unlock()
+		lu.copies.forget(keyOf(n))
 	}
 }
 
@@ -160,7 +161,34 @@ var reservationConflict = Result{Status: wscsi.StatusReservationConflict}
 // executing and Execute must call ns.inflight.Add(-1) once it finished.
 // The common case (known nexus, nothing pending) takes a read lock and
 // allocates nothing.
-func (lu *LU) admit(task *Task, cmd *command, f failure) (ns *nexusState, r Result, done bool) {
+func (lu *LU) admit(task *Task, cmd *command, f failure) (*nexusState, Result, bool) {
+	ns, r, done := lu.admitOnce(task, cmd, f)
+	if done && r.Status == wscsi.StatusReservationConflict && lu.spc2Held() {
+		// An initiator may drop the SPC-2 holder's connection and send
+		// this command on another one at once (libiscsi's suites do);
+		// the holder's nexus loss, which releases the reservation, then
+		// races this command. Give it a moment before answering with a
+		// conflict: the rare conflict path pays, nothing else does.
+		for i := time.Duration(0); i < spc2Grace && lu.spc2Held(); i += time.Millisecond {
+			time.Sleep(time.Millisecond)
+		}
+		ns, r, done = lu.admitOnce(task, cmd, f)
+	}
+	return ns, r, done
+}
+
+// spc2Grace bounds the wait of admit for a holder's nexus loss in flight.
+const spc2Grace = 50 * time.Millisecond
+
+// spc2Held reports whether an SPC-2 reservation exists on the LU.
+func (lu *LU) spc2Held() bool {
+	lu.mu.RLock()
+	defer lu.mu.RUnlock()
+	_, ok := lu.pr.SPC2Holder()
+	return ok
+}
+
+func (lu *LU) admitOnce(task *Task, cmd *command, f failure) (ns *nexusState, r Result, done bool) {
 	n := task.Nexus
 	lu.mu.RLock()
 	if n != nil {

@@ -1,6 +1,8 @@
 package scsi
 
 import (
+	"time"
+
 	"encoding/binary"
 	"errors"
 	"os"
@@ -222,6 +224,25 @@ func TestReserve6Dispatch(t *testing.T) {
 	tgt.NexusLoss(nexB)
 	requireStatus(t, wscsi.StatusGood, runAs(tgt, nexA, cdb10(0x28, 0, 0, 1), nil, 512))
 	requireUA(t, runAs(tgt, nexB, make([]byte, 6), nil, 0), 0x29, 0x07)
+}
+
+func TestReserve6HolderLossInFlight(t *testing.T) {
+	tgt, _ := newPRTarget(t, "")
+	clearUA(t, tgt, nexA, nexB)
+	requireStatus(t, wscsi.StatusGood, runAs(tgt, nexA, []byte{0x16, 0, 0, 0, 0, 0}, nil, 0))
+	// The holder's connection drops while b's write is already on its
+	// way: b's command waits for that nexus loss instead of failing.
+	go func() {
+		time.Sleep(5 * time.Millisecond)
+		tgt.NexusLoss(nexA)
+	}()
+	requireStatus(t, wscsi.StatusGood, runAs(tgt, nexB, cdb10(0x2a, 0, 0, 1), make([]byte, 512), 0))
+	// A holder that stays still conflicts, after the grace period.
+	requireStatus(t, wscsi.StatusGood, runAs(tgt, nexB, []byte{0x16, 0, 0, 0, 0, 0}, nil, 0))
+	requireUA(t, runAs(tgt, nexA, make([]byte, 6), nil, 0), 0x29, 0x07)
+	start := time.Now()
+	requireStatus(t, wscsi.StatusReservationConflict, runAs(tgt, nexA, cdb10(0x2a, 0, 0, 1), make([]byte, 512), 0))
+	assert.GreaterOrEqual(t, time.Since(start), spc2Grace)
 }
 
 func TestPRPersistence(t *testing.T) {

@@ -121,10 +121,10 @@ func TestCommands(t *testing.T) {
 		{desc: "inquiry page without evpd", cdb: []byte{0x12, 0, 1, 1, 0, 0}, want: wantBadCDB},
 		{desc: "inquiry unknown vpd", cdb: []byte{0x12, 1, 0x99, 0, 255, 0}, want: wantBadCDB},
 		{desc: "vpd supported pages", cdb: []byte{0x12, 1, 0, 0, 255, 0}, in: 255, want: wantGood, check: func(t *testing.T, d []byte) {
-			assert.Equal(t, []byte{0, 0x80, 0x83, 0xb0, 0xb1}, d[4:])
+			assert.Equal(t, []byte{0, 0x80, 0x83, 0x8f, 0xb0, 0xb1}, d[4:])
 		}},
 		{desc: "vpd supported pages thin", cfg: LUConfig{Thin: true}, cdb: []byte{0x12, 1, 0, 0, 255, 0}, in: 255, want: wantGood, check: func(t *testing.T, d []byte) {
-			assert.Equal(t, []byte{0, 0x80, 0x83, 0xb0, 0xb1, 0xb2}, d[4:])
+			assert.Equal(t, []byte{0, 0x80, 0x83, 0x8f, 0xb0, 0xb1, 0xb2}, d[4:])
 		}},
 		{desc: "vpd serial", cdb: []byte{0x12, 1, 0x80, 0, 255, 0}, in: 255, want: wantGood, check: func(t *testing.T, d []byte) { assert.Equal(t, "SER0001", string(d[4:])) }},
 		{desc: "vpd device id naa", cdb: []byte{0x12, 1, 0x83, 0, 255, 0}, in: 255, want: wantGood, check: func(t *testing.T, d []byte) {
@@ -515,7 +515,8 @@ func FuzzExecute(f *testing.F) {
 		task := &Task{CDB: cdb, DataOut: out, ExpectedLength: uint32(max(len(out), int(in))), DataIn: make([]byte, 0, in)}
 		r := tg.Execute(task)
 		switch r.Status {
-		case wscsi.StatusGood:
+		case wscsi.StatusGood, wscsi.StatusReservationConflict:
+			// A conflict is a valid answer once an earlier input reserved.
 		case wscsi.StatusCheckCondition:
 			_, err := wscsi.ParseSense(r.Sense)
 			require.NoError(t, err)

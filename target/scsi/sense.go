@@ -28,6 +28,14 @@ const (
 	reasonSanitizeFailed
 	reasonInsufficientRegistration
 	reasonInvalidRelease
+	// EXTENDED COPY parameter list and copy errors (SPC-4 6.4).
+	reasonTooManyTargetDescs
+	reasonUnsupportedTargetDesc
+	reasonTooManySegmentDescs
+	reasonUnsupportedSegmentDesc
+	reasonOperationInProgress
+	reasonCopyAborted
+	reasonUnreachableCopyTarget
 	// reasonUnitAttention takes its ASC and ASCQ from failure.code.
 	reasonUnitAttention
 )
@@ -54,7 +62,19 @@ var senseTable = [...]struct{ key, asc, ascq byte }{
 	reasonInsufficientRegistration: {wscsi.SenseIllegalRequest, 0x55, 0x04},
 	reasonInvalidRelease:           {wscsi.SenseIllegalRequest, 0x26, 0x04},
 	reasonUnitAttention:            {wscsi.SenseUnitAttention, 0x00, 0x00},
+	// SPC-4 6.4.3.x and 6.4.5: descriptor list errors are ILLEGAL
+	// REQUEST; a segment that cannot be processed is COPY ABORTED.
+	reasonTooManyTargetDescs:     {wscsi.SenseIllegalRequest, 0x26, 0x06},
+	reasonUnsupportedTargetDesc:  {wscsi.SenseIllegalRequest, 0x26, 0x07},
+	reasonTooManySegmentDescs:    {wscsi.SenseIllegalRequest, 0x26, 0x08},
+	reasonUnsupportedSegmentDesc: {wscsi.SenseIllegalRequest, 0x26, 0x09},
+	reasonOperationInProgress:    {wscsi.SenseIllegalRequest, 0x00, 0x16},
+	reasonCopyAborted:            {senseCopyAborted, 0x00, 0x00},
+	reasonUnreachableCopyTarget:  {senseCopyAborted, 0x08, 0x04},
 }
+
+// senseCopyAborted is the COPY ABORTED sense key (SPC-4 4.5.6).
+const senseCopyAborted = 0x0a
 
 // failure is a CHECK CONDITION about to happen. It is a plain value so
 // that handlers return it without allocating.

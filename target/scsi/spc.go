@@ -69,6 +69,9 @@ func (lu *LU) standardInquiry() []byte {
 	b[2] = 0x06 // SPC-4
 	b[3] = 0x12 // HISUP, response data format 2
 	b[4] = byte(len(b) - 5)
+	if lu != nil {
+		b[5] = 0x08 // 3PC: EXTENDED COPY (SPC-4 6.4)
+	}
 	b[7] = 0x02 // CMDQUE
 	vendor, product, revision := "TANDEM", "VDISK", "0001"
 	if lu != nil {
@@ -99,7 +102,7 @@ func ascii(dst []byte, s string) {
 }
 
 func (lu *LU) vpdPages() []byte {
-	pages := []byte{0x00, 0x80, 0x83, 0xb0, 0xb1}
+	pages := []byte{0x00, 0x80, 0x83, 0x8f, 0xb0, 0xb1}
 	if lu.cfg.Thin {
 		pages = append(pages, 0xb2)
 	}
@@ -125,6 +128,8 @@ func (lu *LU) vpd(page byte) []byte {
 		body = append(body, t10...)
 		// Relative target port 1 (iSCSI, PIV, target port association).
 		body = append(body, 0x51, 0x94, 0, 4, 0, 0, 0, 1)
+	case 0x8f: // third-party copy (SPC-4 7.8.17)
+		body = thirdPartyCopyVPD()
 	case 0xb0: // block limits (SBC-3 6.5.3)
 		body = make([]byte, 0x3c)
 		body[1] = maxCompareWrite

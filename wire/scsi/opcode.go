@@ -30,6 +30,8 @@ const (
 	OpModeSense10            = 0x5a
 	OpPersistentReserveIn    = 0x5e
 	OpPersistentReserveOut   = 0x5f
+	OpExtendedCopy           = 0x83 // SPC-4 6.4 (LID1 as service action 0)
+	OpReceiveCopyResults     = 0x84 // SPC-4 6.18
 	OpRead16                 = 0x88
 	OpCompareAndWrite        = 0x89
 	OpWrite16                = 0x8a
@@ -55,4 +57,7 @@ const (
 	SASanitizeBlockErase     = 0x02
 	SASanitizeCryptoErase    = 0x03
 	SASanitizeExitFailure    = 0x1f
+	SAExtendedCopyLID1       = 0x00 // EXTENDED COPY (SPC-4 6.4)
+	SACopyStatus             = 0x00 // RECEIVE COPY RESULTS (SPC-4 6.18.2)
+	SAOperatingParameters    = 0x03 // RECEIVE COPY RESULTS (SPC-4 6.18.4)
 )
