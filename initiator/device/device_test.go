@@ -4,11 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,6 +14,7 @@ import (
 	"github.com/tandem-ha/tandem/initiator/device"
 	"github.com/tandem-ha/tandem/initiator/sgio"
 	"github.com/tandem-ha/tandem/initiator/sgio/sgiotest"
+	"github.com/tandem-ha/tandem/target/targettest"
 )
 
 const (
@@ -81,71 +77,12 @@ func TestKernelOnFakeDisk(t *testing.T) {
 
 // targetBin returns a tandem-target binary: $TANDEM_ITEST_TARGET_BIN, or
 // one built now. A tree whose target does not build (mid-change) skips.
-func targetBin(t *testing.T) string {
-	if b := os.Getenv("TANDEM_ITEST_TARGET_BIN"); b != "" {
-		return b
-	}
-	bin := filepath.Join(t.TempDir(), "tandem-target")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/tandem-ha/tandem/target/cmd/tandem-target").CombinedOutput()
-	if err != nil {
-		t.Skipf("cannot build tandem-target (set TANDEM_ITEST_TARGET_BIN): %v\n%s", err, out)
-	}
-	return bin
-}
 
 const testIQN = "iqn.2026-11.io.tandem:device-test"
 
-// startTarget runs tandem-target on loopback with one 4 MiB LUN and
-// returns its address. The process is killed (by PID) at cleanup.
+// startTarget runs tandem-target on loopback with one 4 MiB LUN.
 func startTarget(t *testing.T) string {
-	bin := targetBin(t)
-	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	l.Close()
-	img := filepath.Join(dir, "lun0.img")
-	require.NoError(t, os.WriteFile(img, nil, 0o600))
-	require.NoError(t, os.Truncate(img, 4<<20))
-	cfg := fmt.Sprintf(`listen: [%q]
-state_dir: %q
-admin_socket: %q
-targets:
-  - name: %s
-    luns:
-      - id: 0
-        path: %q
-        block_size: 512
-        write_cache: true
-`, addr, filepath.Join(dir, "state"), filepath.Join(dir, "admin.sock"), testIQN, img)
-	cfgPath := filepath.Join(dir, "target.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
-	logf, err := os.Create(filepath.Join(dir, "target.log"))
-	require.NoError(t, err)
-	cmd := exec.Command(bin, "--config", cfgPath)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	require.NoError(t, cmd.Start())
-	logf.Close()
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-	})
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		select {
-		case <-done:
-			b, _ := os.ReadFile(logf.Name())
-			t.Fatalf("tandem-target exited; log:\n%s", b)
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return addr
-		}
-	}
-	t.Fatal("tandem-target did not listen within 15s")
-	return ""
+	return targettest.Start(t, targettest.Options{IQN: testIQN})
 }
 
 func dial(t *testing.T, addr, name string, isid [6]byte) *initiator.Session {
