@@ -152,37 +152,33 @@ func (c *chaos) heal(t *rapid.T) {
 	}
 }
 
+// churn powers a random subset of the nodes on, applies 5..80 random
+// events, heals the network and lets the simulation run for settle.
+func (c *chaos) churn(t *rapid.T, settle time.Duration) {
+	for _, n := range c.s.nodes {
+		if rapid.Bool().Draw(t, "start-"+n.name) {
+			c.power(t, n)
+		}
+	}
+	steps := rapid.IntRange(5, 80).Draw(t, "steps")
+	for range steps {
+		c.step(t)
+	}
+	c.heal(t)
+	c.s.run(settle)
+}
+
 func TestPropertyNeverBothActiveWhileHeartbeatsFlow(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		c := newChaos(t, true)
-		for _, n := range c.s.nodes {
-			if rapid.Bool().Draw(t, "start-"+n.name) {
-				c.power(t, n)
-			}
-		}
-		steps := rapid.IntRange(5, 80).Draw(t, "steps")
-		for range steps {
-			c.step(t)
-		}
-		c.heal(t)
-		c.s.run(10 * time.Second)
+		c.churn(t, 10*time.Second)
 	})
 }
 
 func TestPropertyExactlyOneActiveAfterHeal(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		c := newChaos(t, false)
-		for _, n := range c.s.nodes {
-			if rapid.Bool().Draw(t, "start-"+n.name) {
-				c.power(t, n)
-			}
-		}
-		steps := rapid.IntRange(5, 80).Draw(t, "steps")
-		for range steps {
-			c.step(t)
-		}
-		c.heal(t)
-		c.s.run(15 * time.Second)
+		c.churn(t, 15*time.Second)
 		act := c.s.active()
 		a, b := c.s.nodes[0].m.Status(), c.s.nodes[1].m.Status()
 		if len(act) == 0 && a.Yielding && b.Yielding {
@@ -200,16 +196,6 @@ func TestPropertyExactlyOneActiveAfterHeal(t *testing.T) {
 func TestPropertyArbiterNeverBothActive(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		c := newChaos(t, true, true)
-		for _, n := range c.s.nodes {
-			if rapid.Bool().Draw(t, "start-"+n.name) {
-				c.power(t, n)
-			}
-		}
-		steps := rapid.IntRange(5, 80).Draw(t, "steps")
-		for range steps {
-			c.step(t)
-		}
-		c.heal(t)
-		c.s.run(10 * time.Second)
+		c.churn(t, 10*time.Second)
 	})
 }
