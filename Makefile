@@ -25,9 +25,10 @@ build:
 
 # Debian packages the tests use: libiscsi's conformance suite and tools,
 # ocf-tester, e2fsprogs and mount for the filesystem resource, iproute2 and
-# nftables for the network-namespace labs, and the qemu VM lab's packages.
+# nftables for the network-namespace labs, the qemu VM lab's packages, and lvm2
+# for the lvm adapter's tests on loop devices.
 DEB_PKGS := libiscsi-bin resource-agents e2fsprogs mount iproute2 nftables \
-	qemu-system-x86 qemu-utils busybox-static open-iscsi cpio kmod
+	qemu-system-x86 qemu-utils busybox-static open-iscsi cpio kmod lvm2
 
 ## deps: the Debian packages the tests need, installed (one apt-get update) only when missing
 deps:
