@@ -6,18 +6,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-)
 
-// SCSI operation codes used by the convenience calls (SPC-4, SBC-3).
-const (
-	opTestUnitReady  = 0x00
-	opInquiry        = 0x12
-	opSyncCache10    = 0x35
-	opRead16         = 0x88
-	opWrite16        = 0x8a
-	opServiceIn16    = 0x9e
-	opReportLUNs     = 0xa0
-	saReadCapacity16 = 0x10
+	"github.com/tandem-ha/tandem/wire/scsi"
 )
 
 // InquiryData is the decoded standard INQUIRY data (SPC-4 section 6.6.2).
@@ -82,7 +72,7 @@ func (s *Session) TestUnitReady(ctx context.Context, lun uint64) error {
 
 // Inquiry reads the standard INQUIRY data.
 func (s *Session) Inquiry(ctx context.Context, lun uint64) (*InquiryData, error) {
-	resp, err := s.simple(ctx, lun, []byte{opInquiry, 0, 0, 0, 96, 0}, 96)
+	resp, err := s.simple(ctx, lun, []byte{scsi.OpInquiry, 0, 0, 0, 96, 0}, 96)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +97,7 @@ func DecodeInquiry(d []byte) (*InquiryData, error) {
 // InquiryVPD reads a vital product data page (EVPD=1).
 func (s *Session) InquiryVPD(ctx context.Context, lun uint64, page byte) ([]byte, error) {
 	const alloc = 1024
-	resp, err := s.simple(ctx, lun, []byte{opInquiry, 1, page, alloc >> 8, alloc & 0xff, 0}, alloc)
+	resp, err := s.simple(ctx, lun, []byte{scsi.OpInquiry, 1, page, alloc >> 8, alloc & 0xff, 0}, alloc)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +108,7 @@ func (s *Session) InquiryVPD(ctx context.Context, lun uint64, page byte) ([]byte
 // for ReadInto and Write16.
 func (s *Session) ReadCapacity16(ctx context.Context, lun uint64) (Capacity, error) {
 	cdb := make([]byte, 16)
-	cdb[0], cdb[1] = opServiceIn16, saReadCapacity16
+	cdb[0], cdb[1] = scsi.OpServiceActionIn16, scsi.SAReadCapacity16
 	binary.BigEndian.PutUint32(cdb[10:], 32)
 	resp, err := s.simple(ctx, lun, cdb, 32)
 	if err != nil {
@@ -177,7 +167,7 @@ func (s *Session) ReadInto(ctx context.Context, lun, lba uint64, buf []byte) err
 		return errors.New("initiator: read length " + strconv.Itoa(len(buf)) + " is not a positive multiple of the block size " + strconv.Itoa(int(bs)))
 	}
 	req := request{lun: lun, buf: buf}
-	req.cdb[0] = opRead16
+	req.cdb[0] = scsi.OpRead16
 	binary.BigEndian.PutUint64(req.cdb[2:], lba)
 	binary.BigEndian.PutUint32(req.cdb[10:], uint32(len(buf)/int(bs)))
 	var resp Response
@@ -223,7 +213,7 @@ func (s *Session) Write16(ctx context.Context, lun, lba uint64, data []byte, fua
 		return errors.New("initiator: write length " + strconv.Itoa(len(data)) + " is not a positive multiple of the block size " + strconv.Itoa(int(bs)))
 	}
 	req := request{lun: lun, dataOut: data}
-	req.cdb[0] = opWrite16
+	req.cdb[0] = scsi.OpWrite16
 	if fua {
 		req.cdb[1] = 0x08 // FUA (SBC-3 section 5.40)
 	}
@@ -242,7 +232,7 @@ func (s *Session) Write16(ctx context.Context, lun, lba uint64, data []byte, fua
 
 // SyncCache sends SYNCHRONIZE CACHE (10) for the whole LUN.
 func (s *Session) SyncCache(ctx context.Context, lun uint64) error {
-	_, err := s.simple(ctx, lun, []byte{opSyncCache10, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 0)
+	_, err := s.simple(ctx, lun, []byte{scsi.OpSynchronizeCache10, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 0)
 	return err
 }
 
@@ -251,7 +241,7 @@ func (s *Session) ReportLUNs(ctx context.Context) ([]uint64, error) {
 	alloc := uint32(8 + 8*64)
 	for {
 		cdb := make([]byte, 12)
-		cdb[0] = opReportLUNs
+		cdb[0] = scsi.OpReportLUNs
 		binary.BigEndian.PutUint32(cdb[6:], alloc)
 		resp, err := s.simple(ctx, 0, cdb, alloc)
 		if err != nil {

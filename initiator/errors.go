@@ -71,28 +71,6 @@ func (e *LoginError) Error() string {
 	return s
 }
 
-// Sense keys (SPC-4 section 4.5.6).
-const (
-	SenseNoSense        = 0x0
-	SenseRecoveredError = 0x1
-	SenseNotReady       = 0x2
-	SenseMediumError    = 0x3
-	SenseHardwareError  = 0x4
-	SenseIllegalRequest = 0x5
-	SenseUnitAttention  = 0x6
-	SenseDataProtect    = 0x7
-	SenseBlankCheck     = 0x8
-	SenseCopyAborted    = 0xa
-	SenseAbortedCommand = 0xb
-	SenseMiscompare     = 0xe
-)
-
-var senseKeyNames = [16]string{
-	"NO SENSE", "RECOVERED ERROR", "NOT READY", "MEDIUM ERROR", "HARDWARE ERROR",
-	"ILLEGAL REQUEST", "UNIT ATTENTION", "DATA PROTECT", "BLANK CHECK", "VENDOR SPECIFIC",
-	"COPY ABORTED", "ABORTED COMMAND", "RESERVED", "VOLUME OVERFLOW", "MISCOMPARE", "COMPLETED",
-}
-
 // SenseError is a command that ended in CHECK CONDITION.
 type SenseError struct {
 	Key, ASC, ASCQ byte
@@ -101,24 +79,15 @@ type SenseError struct {
 }
 
 func (e *SenseError) Error() string {
-	return fmt.Sprintf("initiator: check condition: %s, asc/ascq %02xh/%02xh", senseKeyNames[e.Key&0xf], e.ASC, e.ASCQ)
+	return fmt.Sprintf("initiator: check condition: %s, asc/ascq %02xh/%02xh", scsi.SenseKeyName(e.Key), e.ASC, e.ASCQ)
 }
 
 // IsUnitAttention reports whether err is, or wraps, a CHECK CONDITION
 // with sense key UNIT ATTENTION.
 func IsUnitAttention(err error) bool {
 	var se *SenseError
-	return errors.As(err, &se) && se.Key == SenseUnitAttention
+	return errors.As(err, &se) && se.Key == scsi.SenseUnitAttention
 }
-
-// Additional sense codes of the persistent reservation unit attentions
-// (SPC-4 section 5.12.11, annex D): ASC 2Ah with these qualifiers.
-const (
-	ascParametersChanged       = 0x2a
-	ascqReservationsPreempted  = 0x03
-	ascqReservationsReleased   = 0x04
-	ascqRegistrationsPreempted = 0x05
-)
 
 // IsReservationUnitAttention reports whether err is one of the unit
 // attentions persistent reservations raise: RESERVATIONS PREEMPTED (2A/03),
@@ -126,11 +95,11 @@ const (
 // Convenience calls hand these to the caller instead of retrying.
 func IsReservationUnitAttention(err error) bool {
 	var se *SenseError
-	if !errors.As(err, &se) || se.Key != SenseUnitAttention || se.ASC != ascParametersChanged {
+	if !errors.As(err, &se) || se.Key != scsi.SenseUnitAttention || se.ASC != scsi.ASCParametersChanged {
 		return false
 	}
 	switch se.ASCQ {
-	case ascqReservationsPreempted, ascqReservationsReleased, ascqRegistrationsPreempted:
+	case scsi.ASCQReservationsPreempted, scsi.ASCQReservationsReleased, scsi.ASCQRegistrationsPreempted:
 		return true
 	}
 	return false

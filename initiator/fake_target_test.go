@@ -12,6 +12,7 @@ import (
 
 	"github.com/tandem-ha/tandem/wire/chap"
 	"github.com/tandem-ha/tandem/wire/pdu"
+	"github.com/tandem-ha/tandem/wire/scsi"
 	"github.com/tandem-ha/tandem/wire/text"
 )
 
@@ -511,25 +512,25 @@ func (c *fakeConn) command(p *pdu.PDU) {
 		}
 	}
 	switch cdb[0] {
-	case opTestUnitReady, opSyncCache10:
+	case scsi.OpTestUnitReady, scsi.OpSynchronizeCache10:
 		c.respond(itt, 0, nil, 0, false)
-	case opInquiry:
+	case scsi.OpInquiry:
 		d := make([]byte, 96)
 		d[2], d[3], d[4] = 6, 2, 91
 		copy(d[8:], "TANDEM  FAKEDISK        0001")
 		c.dataIn(itt, d, edtl)
-	case opServiceIn16:
+	case scsi.OpServiceActionIn16:
 		d := make([]byte, 32)
 		binary.BigEndian.PutUint64(d, uint64(len(f.disk))/uint64(f.blockSize)-1)
 		binary.BigEndian.PutUint32(d[8:], f.blockSize)
 		d[14] = 0x80
 		c.dataIn(itt, d, edtl)
-	case opReportLUNs:
+	case scsi.OpReportLUNs:
 		d := make([]byte, 24)
 		binary.BigEndian.PutUint32(d, 16)
 		binary.BigEndian.PutUint64(d[16:], 3<<48)
 		c.dataIn(itt, d, edtl)
-	case opRead16:
+	case scsi.OpRead16:
 		lba := binary.BigEndian.Uint64(cdb[2:])
 		n := binary.BigEndian.Uint32(cdb[10:])
 		off, end := lba*uint64(f.blockSize), (lba+uint64(n))*uint64(f.blockSize)
@@ -538,7 +539,7 @@ func (c *fakeConn) command(p *pdu.PDU) {
 			return
 		}
 		c.dataIn(itt, f.disk[off:end], edtl)
-	case opWrite16:
+	case scsi.OpWrite16:
 		lba := binary.BigEndian.Uint64(cdb[2:])
 		w := &fakeWrite{lba: lba, data: make([]byte, edtl), cmdSN: b.CmdSN()}
 		copy(w.data, p.Data)

@@ -236,12 +236,12 @@ func TestReservationConflictAndUnitAttention(t *testing.T) {
 	f := newFake(t, func(f *fakeTarget) {
 		f.hook = func(cdb, _ []byte) (fakeResult, bool) {
 			switch cdb[0] {
-			case opWrite16:
+			case scsi.OpWrite16:
 				writes++
 				if writeAnswer.status != 0 {
 					return writeAnswer, true
 				}
-			case opTestUnitReady:
+			case scsi.OpTestUnitReady:
 				turs++
 				if turs <= turUAs {
 					return fakeResult{status: scsi.StatusCheckCondition, sense: fixedSense(6, 0x29, 0)}, true
@@ -285,7 +285,7 @@ func TestReservationConflictAndUnitAttention(t *testing.T) {
 	require.NoError(t, s.TestUnitReady(ctx, 0))
 	set(func() { assert.Equal(t, 3, turs) })
 
-	assert.False(t, IsUnitAttention(&SenseError{Key: SenseIllegalRequest}))
+	assert.False(t, IsUnitAttention(&SenseError{Key: scsi.SenseIllegalRequest}))
 	assert.False(t, IsUnitAttention(nil))
 	assert.False(t, IsReservationUnitAttention(errors.New("x")))
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tandem-ha/tandem/wire/chap"
 	"github.com/tandem-ha/tandem/wire/pdu"
+	"github.com/tandem-ha/tandem/wire/scsi"
 )
 
 func testCtx(t *testing.T) context.Context {
@@ -179,7 +180,7 @@ func TestReadMultiPDUDataIn(t *testing.T) {
 	assert.True(t, bytes.Equal(f.disk[8*512:8*512+len(buf)], buf))
 
 	// A short EDTL: the target reports overflow.
-	resp, err := s.Do(ctx, &Command{CDB: []byte{opInquiry, 0, 0, 0, 96, 0}, ReadLen: 36})
+	resp, err := s.Do(ctx, &Command{CDB: []byte{scsi.OpInquiry, 0, 0, 0, 96, 0}, ReadLen: 36})
 	require.NoError(t, err)
 	assert.Len(t, resp.Data, 36)
 	assert.True(t, resp.Overflow)
@@ -307,7 +308,7 @@ func TestCheckCondition(t *testing.T) {
 	require.NoError(t, err)
 	var se *SenseError
 	require.ErrorAs(t, resp.Err(), &se)
-	assert.Equal(t, byte(SenseIllegalRequest), se.Key)
+	assert.Equal(t, byte(scsi.SenseIllegalRequest), se.Key)
 	assert.Equal(t, byte(0x20), se.ASC)
 	assert.Contains(t, se.Error(), "ILLEGAL REQUEST")
 
@@ -337,7 +338,7 @@ func TestCancelAbortsTask(t *testing.T) {
 	buf := make([]byte, 512)
 	done := make(chan error, 1)
 	go func() {
-		_, err := s.Do(ctx, &Command{CDB: []byte{opRead16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0}, ReadBuf: buf})
+		_, err := s.Do(ctx, &Command{CDB: []byte{scsi.OpRead16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0}, ReadBuf: buf})
 		done <- err
 	}()
 	require.Eventually(t, func() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.cmds == 1 }, 5*time.Second, time.Millisecond)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tandem-ha/tandem/initiator"
 	"github.com/tandem-ha/tandem/initiator/device"
+	"github.com/tandem-ha/tandem/wire/scsi"
 )
 
 // fakeLUN is an in-memory persistent reservation model (SPC-4 5.12), just
@@ -38,7 +39,7 @@ type fakeDev struct {
 	nexus         string
 }
 
-var errIllegal = &initiator.SenseError{Key: initiator.SenseIllegalRequest, ASC: 0x24}
+var errIllegal = &initiator.SenseError{Key: scsi.SenseIllegalRequest, ASC: 0x24}
 var errConflict = &initiator.StatusError{Status: 0x18}
 
 func (d *fakeDev) String() string { return "fake " + d.nexus }
@@ -87,7 +88,7 @@ func (d *fakeDev) PRRegisterAndIgnore(_ context.Context, key uint64, o initiator
 		return err
 	}
 	if o.APTPL && l.noAPTPL {
-		return &initiator.SenseError{Key: initiator.SenseIllegalRequest, ASC: 0x26}
+		return &initiator.SenseError{Key: scsi.SenseIllegalRequest, ASC: 0x26}
 	}
 	l.aptpl = o.APTPL
 	l.regs[d.nexus] = key

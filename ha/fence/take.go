@@ -10,6 +10,7 @@ import (
 	"github.com/tandem-ha/tandem/ha/resource"
 	"github.com/tandem-ha/tandem/initiator"
 	"github.com/tandem-ha/tandem/initiator/device"
+	"github.com/tandem-ha/tandem/wire/scsi"
 )
 
 // Type5 is the reservation the active node holds: WRITE EXCLUSIVE -
@@ -81,14 +82,14 @@ func Victims(key uint64, v View) []uint64 {
 // (24h/00h) answer: what tgt 1.0.85 says to PREEMPT AND ABORT.
 func IsInvalidFieldInCDB(err error) bool {
 	var se *initiator.SenseError
-	return errors.As(err, &se) && se.Key == initiator.SenseIllegalRequest && se.ASC == 0x24 && se.ASCQ == 0
+	return errors.As(err, &se) && se.Key == scsi.SenseIllegalRequest && se.ASC == 0x24 && se.ASCQ == 0
 }
 
 // isInvalidFieldInParameterList reports ILLEGAL REQUEST, INVALID FIELD IN
 // PARAMETER LIST (26h/00h): how a target without persistence answers APTPL.
 func isInvalidFieldInParameterList(err error) bool {
 	var se *initiator.SenseError
-	return errors.As(err, &se) && se.Key == initiator.SenseIllegalRequest && se.ASC == 0x26 && se.ASCQ == 0
+	return errors.As(err, &se) && se.Key == scsi.SenseIllegalRequest && se.ASC == 0x26 && se.ASCQ == 0
 }
 
 // again reissues a PR call once after a persistent reservation unit

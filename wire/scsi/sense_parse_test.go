@@ -65,3 +65,10 @@ func FuzzParseSense(f *testing.F) {
 		}
 	})
 }
+
+func TestSenseKeyName(t *testing.T) {
+	assert.Equal(t, "ILLEGAL REQUEST", SenseKeyName(SenseIllegalRequest))
+	assert.Equal(t, "UNIT ATTENTION", SenseKeyName(0xf6), "only the low nibble is the key")
+	assert.Equal(t, "RESERVED", SenseKeyName(0xc))
+	assert.Equal(t, "COMPLETED", SenseKeyName(SenseCompleted))
+}
