@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tandem-ha/tandem/internal/unixsock"
 )
 
 type fakeBackend struct {
@@ -46,7 +48,8 @@ func TestServerClient(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
 
 	_, err = Listen(path, b, nil)
-	require.ErrorContains(t, err, "another agent")
+	require.ErrorIs(t, err, unixsock.ErrInUse)
+	require.ErrorContains(t, err, path)
 
 	ctx := context.Background()
 	c := NewClient(path)

@@ -9,8 +9,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/tandem-ha/tandem/internal/unixsock"
 )
 
 // Server serves the control API on a unix socket.
@@ -20,29 +21,16 @@ type Server struct {
 	srv  *http.Server
 }
 
-// Listen creates the socket at path (replacing a stale one), mode 0600, and
-// its directory (mode 0755) if missing. Serve must be called next.
+// Listen creates the control socket at path, mode 0600 from creation, and
+// its directory (mode 0755) if missing (see unixsock.Listen): a stale
+// socket is replaced, a live one refused. Serve must be called next.
 func Listen(path string, b Backend, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("control socket directory: %w", err)
-	}
-	if c, err := net.Dial("unix", path); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("control socket %s: another agent is listening: stop it or set control_socket", path)
-	}
-	_ = os.Remove(path) // stale socket of a dead agent
-	// The umask makes the socket 0600 from birth: no window in which
-	// another user could connect before the chmod.
-	ln, err := listenUnixPrivate(path)
+	ln, err := unixsock.Listen(path)
 	if err != nil {
-		return nil, fmt.Errorf("control socket %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("control socket %s: chmod: %w", path, err)
+		return nil, fmt.Errorf("control socket (control_socket in the config): %w", err)
 	}
 	s := &Server{path: path, ln: ln}
 	s.srv = &http.Server{Handler: Handler(b, log), ReadHeaderTimeout: 5 * time.Second,

@@ -16,10 +16,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 
+	"github.com/tandem-ha/tandem/internal/unixsock"
 	"github.com/tandem-ha/tandem/target/iscsi"
 )
 
@@ -183,22 +182,12 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
-// Listen opens the unix socket at path with mode 0600, replacing a stale
-// socket file left by an earlier run.
+// Listen opens the admin socket at path, mode 0600 from creation (see
+// unixsock.Listen): a stale socket is replaced, a live one refused.
 func Listen(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("admin: create socket directory: %w", err)
-	}
-	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
-		_ = os.Remove(path)
-	}
-	l, err := net.Listen("unix", path)
+	l, err := unixsock.Listen(path)
 	if err != nil {
-		return nil, fmt.Errorf("admin: listen on %s: %w; is another tandem-target running?", path, err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		_ = l.Close()
-		return nil, fmt.Errorf("admin: chmod %s: %w", path, err)
+		return nil, fmt.Errorf("admin socket (admin_socket in the config): %w", err)
 	}
 	return l, nil
 }
