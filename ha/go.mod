@@ -8,6 +8,11 @@ require (
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/viper v1.21.0
 	github.com/stretchr/testify v1.12.1
+	github.com/tandem-ha/tandem/initiator v0.0.0
+	github.com/tandem-ha/tandem/internal v0.0.0
+	github.com/tandem-ha/tandem/mqres v0.0.0
+	github.com/tandem-ha/tandem/target v0.0.0
+	github.com/tandem-ha/tandem/wire v0.0.0
 	github.com/vishvananda/netlink v1.3.1
 	github.com/vishvananda/netns v0.0.5
 	go.yaml.in/yaml/v3 v3.0.5
@@ -18,6 +23,7 @@ require (
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/dell/goiscsi v1.9.0 // indirect
 	github.com/fsnotify/fsnotify v1.9.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
@@ -34,4 +40,12 @@ require (
 	go.yaml.in/yaml/v2 v2.4.2 // indirect
 	golang.org/x/text v0.28.0 // indirect
 	google.golang.org/protobuf v1.36.8 // indirect
+)
+
+replace (
+	github.com/tandem-ha/tandem/initiator => ../initiator
+	github.com/tandem-ha/tandem/internal => ../internal
+	github.com/tandem-ha/tandem/mqres => ../mqres
+	github.com/tandem-ha/tandem/target => ../target
+	github.com/tandem-ha/tandem/wire => ../wire
 )
