@@ -14,7 +14,7 @@ DEMO_STATE        ?= $(CURDIR)/demo-state
 CONFORMANCE_FLAGS ?=
 BENCH_FLAGS       ?=
 
-.PHONY: all build deps lint unit test conformance conformance-gate conformance-tgt conformance-baseline bench demo clean
+.PHONY: all build deps lint tidy-check unit test conformance conformance-gate conformance-tgt conformance-baseline bench demo clean
 
 all: build
 
@@ -37,11 +37,29 @@ deps:
 	if [ -n "$$missing" ]; then echo "installing:" $$missing; apt-get update && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; fi
 
-## lint: gofmt must list nothing, go vet must pass
-lint:
+## lint: gofmt must list nothing, go vet must pass, every module must be tidy
+lint: tidy-check
 	@out=$$(gofmt -l $(patsubst ./%,%,$(MODULES))); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+
+## tidy-check: fails when `go mod tidy` would change a module's go.mod or go.sum
+## (each module alone, GOWORK=off, so its go.mod says what it imports), or when
+## two modules require different versions of one dependency. TIDY_DIRS: the
+## module directories (default: all of go.work); internal/tidycheck_test.go runs
+## it on untidy modules.
+TIDY_DIRS ?= $(MODULES)
+tidy-check:
+	@rc=0; for d in $(TIDY_DIRS); do \
+		out=$$(cd $$d && GOWORK=off $(GO) mod tidy -diff 2>&1) || { rc=1; \
+			echo "$$d: go mod tidy would change go.mod/go.sum: run (cd $$d && GOWORK=off go mod tidy) and commit"; echo "$$out"; }; \
+	done; \
+	skew=$$(awk '/^require \(/ {b=1; next} /^\)/ {b=0} b && NF >= 2 {print $$1, $$2} /^require [^(]/ {print $$2, $$3}' \
+		$(addsuffix /go.mod,$(TIDY_DIRS)) | sort -u | awk '{n[$$1]++; v[$$1] = v[$$1] " " $$2} END {for (m in n) if (n[m] > 1) print m ":" v[m]}'); \
+	if [ -n "$$skew" ]; then rc=1; \
+		echo "modules require different versions of:"; echo "$$skew"; \
+		echo "require the newest in every module (go get DEP@VERSION in each) and run go mod tidy"; fi; \
+	exit $$rc
 
 ## unit: go test for every module in go.work (fuzz seeds run as tests; the
 ## partition matrix runs once, in partition-test);
