@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tandem-ha/tandem/initiator/negotiate"
 	"github.com/tandem-ha/tandem/wire/pdu"
 	"github.com/tandem-ha/tandem/wire/text"
 )
@@ -42,7 +43,7 @@ func Discover(ctx context.Context, addr string, opts DiscoveryOptions) ([]Discov
 	if err != nil {
 		return nil, fmt.Errorf("initiator: dial %s: %w", addr, err)
 	}
-	s, err := newSession(ctx, conn, o, discoverySession)
+	s, err := newSession(ctx, conn, o, negotiate.Discovery)
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@
 // UNIT ATTENTION, except the reservation ones (2Ah/03h-05h), which the
 // caller gets as a *SenseError (IsReservationUnitAttention).
 //
-// Login negotiation is a pure state machine (negotiator) that turns
-// Login Responses into the next Login Request; Dial only moves PDUs.
+// Login negotiation is a pure state machine (package negotiate) that
+// turns Login Responses into the next Login Request by wire/text's key
+// table, the rules target/login answers with; Dial only moves PDUs.
 package initiator

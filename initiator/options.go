@@ -8,23 +8,15 @@ import (
 	"net"
 	"time"
 
-	"github.com/tandem-ha/tandem/wire/chap"
+	"github.com/tandem-ha/tandem/initiator/negotiate"
 )
 
 // CHAP holds CHAP credentials (RFC 7143 section 12.1.3).
-type CHAP struct {
-	// User and Secret answer the target's challenge.
-	User   string
-	Secret []byte
-	// MutualUser and MutualSecret, when MutualSecret is set, make the
-	// initiator challenge the target too and check its answer: the
-	// target must reply with CHAP_N=MutualUser (when MutualUser is not
-	// empty) and a response computed with MutualSecret.
-	MutualUser   string
-	MutualSecret []byte
-	// Algorithms offered in order of preference; default SHA-256, MD5.
-	Algorithms []chap.Algorithm
-}
+type CHAP = negotiate.CHAP
+
+// Params are the negotiated session and connection parameters
+// (RFC 7143 section 13).
+type Params = negotiate.Params
 
 // Options configure a normal session.
 type Options struct {
@@ -90,9 +82,6 @@ const (
 	defaultQueueDepth = 32
 	// maxQueueDepth keeps a task slot index in the low 16 bits of an ITT.
 	maxQueueDepth = 4096
-	// rfcMRDSL is what a peer may send when the other side declared
-	// nothing (RFC 7143 section 13.12).
-	rfcMRDSL = 8192
 )
 
 // Bool returns a pointer to v, for Options.ImmediateData and InitialR2T.

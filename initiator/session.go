@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/tandem-ha/tandem/initiator/negotiate"
 	"github.com/tandem-ha/tandem/wire/pdu"
+	"github.com/tandem-ha/tandem/wire/text"
 )
 
 // Session is a logged-in normal (or discovery) session over one TCP
@@ -23,7 +26,7 @@ type Session struct {
 	opts   Options
 	params Params
 	log    *slog.Logger
-	kind   sessionKind
+	kind   negotiate.SessionType
 	isid   [6]byte
 	tsih   uint16
 
@@ -89,7 +92,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Session, error) {
 		if err != nil {
 			return nil, fmt.Errorf("initiator: dial %s: %w", addr, err)
 		}
-		s, err := newSession(ctx, conn, o, normalSession)
+		s, err := newSession(ctx, conn, o, negotiate.Normal)
 		var le *LoginError
 		if errors.As(err, &le) && le.Class == 1 && le.TargetAddress != "" && redirects < 3 {
 			addr = le.TargetAddress
@@ -107,7 +110,7 @@ func NewSession(ctx context.Context, conn net.Conn, opts Options) (*Session, err
 		conn.Close()
 		return nil, err
 	}
-	return newSession(ctx, conn, o, normalSession)
+	return newSession(ctx, conn, o, negotiate.Normal)
 }
 
 // portalAddr turns a SendTargets TargetAddress ("host:port,tpgt", IPv6
@@ -123,7 +126,7 @@ func portalAddr(a string) string {
 	return a
 }
 
-func newSession(ctx context.Context, conn net.Conn, o Options, kind sessionKind) (*Session, error) {
+func newSession(ctx context.Context, conn net.Conn, o Options, kind negotiate.SessionType) (*Session, error) {
 	s := &Session{
 		conn: conn, r: pdu.NewReader(conn), w: pdu.NewWriter(conn),
 		opts: o, log: discard(o.Logger), kind: kind, isid: o.ISID,
@@ -131,30 +134,36 @@ func newSession(ctx context.Context, conn net.Conn, o Options, kind sessionKind)
 		dead: make(chan struct{}), readerDone: make(chan struct{}), bgDone: make(chan struct{}),
 		windowCh: make(chan struct{}),
 	}
-	spec := loginSpec{
-		kind: kind, initiatorName: o.InitiatorName, initiatorAlias: o.InitiatorAlias,
-		targetName: o.TargetName, isid: o.ISID, itt: 0, cmdSN: 1, chap: o.CHAP,
-		headerDigest: o.HeaderDigest, dataDigest: o.DataDigest, mrdsl: o.MaxRecvDataSegmentLength,
-		maxBurst: o.MaxBurstLength, firstBurst: o.FirstBurstLength,
-		immediateData: o.ImmediateData == nil || *o.ImmediateData,
-		initialR2T:    o.InitialR2T != nil && *o.InitialR2T,
+	u := func(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
+	spec := negotiate.Spec{
+		Type: kind, InitiatorName: o.InitiatorName, InitiatorAlias: o.InitiatorAlias,
+		TargetName: o.TargetName, ISID: o.ISID, ITT: 0, CmdSN: 1, CHAP: o.CHAP,
+		Values: map[string]string{
+			"HeaderDigest":             negotiate.Digests(o.HeaderDigest),
+			"DataDigest":               negotiate.Digests(o.DataDigest),
+			"MaxRecvDataSegmentLength": u(o.MaxRecvDataSegmentLength),
+			"MaxBurstLength":           u(o.MaxBurstLength),
+			"FirstBurstLength":         u(o.FirstBurstLength),
+			"ImmediateData":            text.FormatBool(o.ImmediateData == nil || *o.ImmediateData),
+			"InitialR2T":               text.FormatBool(o.InitialR2T != nil && *o.InitialR2T),
+		},
 	}
-	n, err := s.login(ctx, spec)
+	res, err := s.login(ctx, spec)
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	s.params = n.params
-	s.tsih = n.tsih
-	s.cmdSN, s.expCmdSN, s.maxCmdSN = n.finalExpCmd, n.finalExpCmd, n.finalMaxCmd
-	s.expStatSN.Store(n.finalStatSN + 1)
+	s.params = res.Params
+	s.tsih = res.TSIH
+	s.cmdSN, s.expCmdSN, s.maxCmdSN = res.ExpCmdSN, res.ExpCmdSN, res.MaxCmdSN
+	s.expStatSN.Store(res.StatSN + 1)
 	// Digests start with the first PDU after the final Login Response.
 	s.r.HeaderDigest, s.r.DataDigest = s.params.HeaderDigest, s.params.DataDigest
 	s.w.HeaderDigest, s.w.DataDigest = s.params.HeaderDigest, s.params.DataDigest
 	s.r.MaxDataSegmentLength = int(s.params.MaxRecvDataSegmentLength)
 
 	depth := o.QueueDepth
-	if kind == discoverySession {
+	if kind == negotiate.Discovery {
 		depth = 0
 	}
 	s.slots = make([]*task, depth)
@@ -175,7 +184,7 @@ func newSession(ctx context.Context, conn net.Conn, o Options, kind sessionKind)
 }
 
 // login runs the login phase; the negotiator makes every decision.
-func (s *Session) login(ctx context.Context, spec loginSpec) (*negotiator, error) {
+func (s *Session) login(ctx context.Context, spec negotiate.Spec) (negotiate.Result, error) {
 	if d, ok := ctx.Deadline(); ok {
 		s.conn.SetDeadline(d)
 	}
@@ -184,22 +193,25 @@ func (s *Session) login(ctx context.Context, spec loginSpec) (*negotiator, error
 		stop()
 		s.conn.SetDeadline(time.Time{})
 	}()
-	n := newNegotiator(spec)
+	n, err := negotiate.New(spec)
+	if err != nil {
+		return negotiate.Result{}, err
+	}
 	var req, resp pdu.PDU
-	n.start(&req)
+	n.Start(&req)
 	for {
 		if err := s.w.Write(&req); err != nil {
-			return nil, loginIOError(ctx, err)
+			return negotiate.Result{}, loginIOError(ctx, err)
 		}
 		if err := s.r.Read(&resp); err != nil {
-			return nil, loginIOError(ctx, err)
+			return negotiate.Result{}, loginIOError(ctx, err)
 		}
-		done, err := n.step(&resp, &req)
+		done, err := n.Step(&resp, &req)
 		if err != nil {
-			return nil, err
+			return negotiate.Result{}, err
 		}
 		if done {
-			return n, nil
+			return n.Result(), nil
 		}
 	}
 }

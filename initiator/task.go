@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tandem-ha/tandem/initiator/negotiate"
 	"github.com/tandem-ha/tandem/wire/pdu"
 	"github.com/tandem-ha/tandem/wire/scsi"
 )
@@ -170,7 +171,7 @@ func (s *Session) exec(ctx context.Context, req request, resp *Response) error {
 	if readLen > 0 && len(req.dataOut) > 0 {
 		return errors.New("initiator: bidirectional commands are not supported")
 	}
-	if s.kind != normalSession {
+	if s.kind != negotiate.Normal {
 		return errors.New("initiator: SCSI commands need a normal session")
 	}
 	var t *task
