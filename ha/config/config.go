@@ -17,6 +17,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 
+	"github.com/tandem-ha/tandem/ha/fsm"
 	"github.com/tandem-ha/tandem/ha/heartbeat"
 	"github.com/tandem-ha/tandem/ha/resource"
 )
@@ -124,16 +125,13 @@ type Link struct {
 	Peer  netip.Addr `mapstructure:"-"` // unicast destination, group, or broadcast
 }
 
-// Timing holds the failure detector's timings.
+// Timing holds the failure detector's timings: the YAML shape of
+// fsm.Timing (same fields, convertible), which documents them and is the
+// one home of their defaults and rules.
 type Timing struct {
-	// Keepalive is the heartbeat interval on every link.
 	Keepalive time.Duration `mapstructure:"keepalive"`
-	// DeadTime is how long the peer must be silent on every link before it
-	// is declared dead; at least 2*Keepalive.
-	DeadTime time.Duration `mapstructure:"deadtime"`
-	// InitDead is how long a starting node waits for its peer before it
-	// takes the resources alone.
-	InitDead time.Duration `mapstructure:"initdead"`
+	DeadTime  time.Duration `mapstructure:"deadtime"`
+	InitDead  time.Duration `mapstructure:"initdead"`
 }
 
 // DiskHeartbeat is the arbiter LUN: a small LUN of the shared target that
@@ -196,12 +194,8 @@ type Log struct {
 // and Resources have no default and must be configured.
 func DefaultConfig() Config {
 	return Config{
-		Cluster: "tandem",
-		Timing: Timing{
-			Keepalive: 200 * time.Millisecond, // 5 datagrams/s per link
-			DeadTime:  time.Second,            // 5 keepalives lost on every link
-			InitDead:  10 * time.Second,       // time for the peer to boot, then start alone
-		},
+		Cluster:        "tandem",
+		Timing:         Timing(fsm.DefaultTiming()),
 		Failback:       Failback{AutoFailback: false}, // moving back costs a second outage
 		ControlSocket:  "/run/tandem/agent.sock",
 		MetricsAddress: "", // off; e.g. 127.0.0.1:9464
@@ -345,14 +339,8 @@ func (c *Config) resolve() error {
 }
 
 func (t Timing) validate() error {
-	if t.Keepalive <= 0 {
-		return fmt.Errorf("timing.keepalive: %v: must be positive (default 200ms)", t.Keepalive)
-	}
-	if t.DeadTime < 2*t.Keepalive {
-		return fmt.Errorf("timing.deadtime: %v is less than 2*keepalive (%v): raise deadtime or lower keepalive", t.DeadTime, 2*t.Keepalive)
-	}
-	if t.InitDead < t.DeadTime {
-		return fmt.Errorf("timing.initdead: %v is less than deadtime (%v): raise initdead (default 10s)", t.InitDead, t.DeadTime)
+	if err := fsm.Timing(t).Validate(); err != nil {
+		return fmt.Errorf("timing.%w", err)
 	}
 	return nil
 }

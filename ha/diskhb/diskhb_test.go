@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tandem-ha/tandem/ha/fsm"
 	"github.com/tandem-ha/tandem/ha/internal/clock"
 	"github.com/tandem-ha/tandem/initiator"
 	"github.com/tandem-ha/tandem/initiator/device"
@@ -154,7 +155,7 @@ func TestRunnerAgainstFakeDevice(t *testing.T) {
 	clk := clock.NewFake(time.Unix(0, 0))
 	mk := func(self string, state uint8) *Runner {
 		r, err := New(Config{Device: memDev{d: disk}, Cluster: "c", Nodes: []string{"b", "a"}, Self: self, Boot: 9,
-			BaseLBA: 4, State: func() uint8 { return state }, Clock: clk})
+			BaseLBA: 4, Keepalive: fsm.DefaultKeepalive, State: func() uint8 { return state }, Clock: clk})
 		require.NoError(t, err)
 		return r
 	}
@@ -186,6 +187,8 @@ func TestRunnerAgainstFakeDevice(t *testing.T) {
 	res = a.Round(c)
 	assert.ErrorContains(t, res.Err, "write our slot")
 
-	_, err := New(Config{Device: memDev{d: disk}, Nodes: []string{"a", "b"}, Self: "z"})
+	_, err := New(Config{Device: memDev{d: disk}, Nodes: []string{"a", "b"}, Self: "z", Keepalive: time.Second})
 	assert.ErrorContains(t, err, "not in")
+	_, err = New(Config{Device: memDev{d: disk}, Nodes: []string{"a", "b"}, Self: "a"})
+	assert.ErrorContains(t, err, "keepalive", "the period comes from the agent's timing, no default here")
 }

@@ -24,7 +24,8 @@ type Config struct {
 	Boot uint64
 	// BaseLBA is the block of the first slot (default 0).
 	BaseLBA uint64
-	// Keepalive is the round period.
+	// Keepalive is the round period, the agent's fsm.Timing.Keepalive;
+	// required.
 	Keepalive time.Duration
 	// State returns what to write as our state (fsm.NodeState).
 	State func() uint8
@@ -74,7 +75,9 @@ func New(cfg Config) (*Runner, error) {
 		return nil, fmt.Errorf("diskhb: node name %q is longer than %d bytes", cfg.Self, MaxNode)
 	}
 	if cfg.Keepalive <= 0 {
-		cfg.Keepalive = 200 * time.Millisecond
+		// No default of its own: the round period is the agent's keepalive
+		// (fsm.Timing), so both media agree.
+		return nil, fmt.Errorf("diskhb: keepalive %v: must be positive: pass the agent's timing.keepalive", cfg.Keepalive)
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}

@@ -6,12 +6,66 @@ import (
 	"time"
 )
 
-// Defaults of Config, those of heartbeat's ha.cf scaled to a LAN cluster.
+// Timing is the failure detector's timing, the one home of its defaults
+// (DefaultTiming) and rules (Validate): ha/config loads it from YAML and
+// the Machine, the disk heartbeat and the labs take it from here. Both
+// nodes should use the same values.
+type Timing struct {
+	// Keepalive is the heartbeat interval on every link (and the disk
+	// heartbeat's round period).
+	Keepalive time.Duration
+	// DeadTime is how long the peer must be silent on every link before it
+	// is declared dead and the group taken over. Lower means faster
+	// failover and more false ones under load; at least 2×Keepalive, and
+	// 4×Keepalive or more so a few lost datagrams never kill a peer.
+	DeadTime time.Duration
+	// InitDead is how long a freshly started node waits to hear its peer
+	// before taking the group alone: links and switches may come up slower
+	// than the agent after a power cut. At least DeadTime.
+	InitDead time.Duration
+}
+
+// Defaults of Timing, those of heartbeat's ha.cf scaled to a LAN cluster.
 const (
-	DefaultKeepalive = 200 * time.Millisecond
-	DefaultDeadTime  = time.Second
-	DefaultInitDead  = 10 * time.Second
+	DefaultKeepalive = 200 * time.Millisecond // 5 datagrams/s per link
+	DefaultDeadTime  = time.Second            // 5 keepalives lost on every link
+	DefaultInitDead  = 10 * time.Second       // time for the peer to boot, then start alone
 )
+
+// DefaultTiming returns the default timing.
+func DefaultTiming() Timing {
+	return Timing{Keepalive: DefaultKeepalive, DeadTime: DefaultDeadTime, InitDead: DefaultInitDead}
+}
+
+// withDefaults fills zero durations from DefaultTiming.
+func (t Timing) withDefaults() Timing {
+	if t.Keepalive == 0 {
+		t.Keepalive = DefaultKeepalive
+	}
+	if t.DeadTime == 0 {
+		t.DeadTime = DefaultDeadTime
+	}
+	if t.InitDead == 0 {
+		t.InitDead = DefaultInitDead
+	}
+	return t
+}
+
+// Validate checks the timing rules. Errors start with the key that breaks
+// a rule (keepalive, deadtime, initdead), as in the YAML configuration.
+func (t Timing) Validate() error {
+	switch {
+	case t.Keepalive <= 0:
+		return errors.New("keepalive: " + t.Keepalive.String() + ": must be positive (default " + DefaultKeepalive.String() + ")")
+	case t.DeadTime < 2*t.Keepalive:
+		return errors.New("deadtime: " + t.DeadTime.String() + " is less than twice keepalive " + t.Keepalive.String() +
+			": one lost heartbeat would kill the peer; raise deadtime (4x keepalive or more) or lower keepalive")
+	case t.InitDead < t.DeadTime:
+		return errors.New("initdead: " + t.InitDead.String() + " is less than deadtime " + t.DeadTime.String() +
+			": raise initdead (default " + DefaultInitDead.String() + ")")
+	}
+	return nil
+}
 
 // Config configures a Machine. Both nodes must agree on Preferred,
 // AutoFailback, DeadTime and the resource list.
@@ -26,17 +80,9 @@ type Config struct {
 	// cluster idle. Off, the group stays where it is until an operator
 	// command or a failure moves it.
 	AutoFailback bool
-	// Keepalive is the heartbeat interval (default 200ms).
-	Keepalive time.Duration
-	// DeadTime is how long the peer must be silent on every link before it
-	// is declared dead and the group taken over (default 1s). Lower means
-	// faster failover and more false ones under load; keep it at least
-	// 4×Keepalive so a few lost datagrams never kill a peer.
-	DeadTime time.Duration
-	// InitDead is how long a freshly started node waits to hear its peer
-	// before taking the group alone (default 10s): links and switches may
-	// come up slower than the agent after a power cut.
-	InitDead time.Duration
+	// Keepalive, DeadTime and InitDead are the fields of Timing (see there
+	// for units and rules); zero takes the default.
+	Keepalive, DeadTime, InitDead time.Duration
 	// Links is the number of heartbeat links (Heartbeat.Link in [0, Links)).
 	Links int
 	// Resources is the group, in start order; it stops in reverse.
@@ -77,17 +123,15 @@ type ResourceConfig struct {
 	Fence bool
 }
 
-// withDefaults fills zero durations.
+// Timing returns the timing fields of c.
+func (c Config) Timing() Timing {
+	return Timing{Keepalive: c.Keepalive, DeadTime: c.DeadTime, InitDead: c.InitDead}
+}
+
+// withDefaults fills zero durations and links.
 func (c Config) withDefaults() Config {
-	if c.Keepalive == 0 {
-		c.Keepalive = DefaultKeepalive
-	}
-	if c.DeadTime == 0 {
-		c.DeadTime = DefaultDeadTime
-	}
-	if c.InitDead == 0 {
-		c.InitDead = DefaultInitDead
-	}
+	t := c.Timing().withDefaults()
+	c.Keepalive, c.DeadTime, c.InitDead = t.Keepalive, t.DeadTime, t.InitDead
 	if c.Links == 0 {
 		c.Links = 1
 	}
@@ -103,14 +147,11 @@ func (c Config) validate() error {
 		return errors.New("fsm: self and peer have the same name " + strconv.Quote(c.Self) + ": give each node its own name")
 	case c.Preferred != "" && c.Preferred != c.Self && c.Preferred != c.Peer:
 		return errors.New("fsm: preferred node " + strconv.Quote(c.Preferred) + " is neither self nor peer: set it to one of them or leave it empty")
-	case c.Keepalive < 0 || c.DeadTime < 0 || c.InitDead < 0:
-		return errors.New("fsm: keepalive, deadtime and initdead must not be negative")
-	case c.DeadTime < 2*c.Keepalive:
-		return errors.New("fsm: deadtime " + c.DeadTime.String() + " is less than twice keepalive " + c.Keepalive.String() + ": one lost heartbeat would kill the peer; raise deadtime (4x keepalive or more)")
-	case c.InitDead < c.DeadTime:
-		return errors.New("fsm: initdead " + c.InitDead.String() + " is less than deadtime " + c.DeadTime.String() + ": raise initdead")
 	case c.Links < 0:
 		return errors.New("fsm: links must not be negative")
+	}
+	if err := c.Timing().Validate(); err != nil {
+		return errors.New("fsm: " + err.Error())
 	}
 	seen := make(map[string]bool, len(c.Resources))
 	for i, r := range c.Resources {
