@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -18,37 +17,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tandem-ha/tandem/target/config"
+	"github.com/tandem-ha/tandem/target/targettest"
 )
 
-// targetBin is the tandem-target binary TestMain builds.
-var targetBin string
-
-func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "tandem-itest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "itest:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	// TANDEM_ITEST_TARGET_BIN runs a prebuilt daemon instead (a CI
-	// artifact, or a known-good build while the tree is mid-change).
-	if bin := os.Getenv("TANDEM_ITEST_TARGET_BIN"); bin != "" {
-		targetBin = bin
-		return m.Run()
-	}
-	targetBin = filepath.Join(dir, "tandem-target")
-	build := exec.Command("go", "build", "-o", targetBin, "github.com/tandem-ha/tandem/target/cmd/tandem-target")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "itest: build tandem-target:", err)
-		return 1
-	}
-	return m.Run()
-}
+// TestMain removes the tandem-target that targettest built for the
+// package (TANDEM_ITEST_TARGET_BIN runs a prebuilt daemon instead: a CI
+// artifact, or a known-good build while the tree is mid-change).
+func TestMain(m *testing.M) { os.Exit(targettest.Run(m)) }
 
 // daemon is one tandem-target child process.
 type daemon struct {
@@ -118,7 +93,7 @@ func startDaemon(t *testing.T, cfgPath, addr string) *daemon {
 	log, err := os.CreateTemp(dir, "target-*.log")
 	require.NoError(t, err)
 	d.logPath = log.Name()
-	d.cmd = exec.Command(targetBin, "--config", cfgPath)
+	d.cmd = exec.Command(targettest.Binary(t), "--config", cfgPath)
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	require.NoError(t, d.cmd.Start())
 	log.Close()

@@ -24,12 +24,25 @@ type Options struct {
 
 var (
 	buildOnce sync.Once
+	buildDir  string
 	built     string
 	buildErr  error
 )
 
+// Run runs the tests and removes the tandem-target that Binary built; call
+// it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(targettest.Run(m)) }
+func Run(m *testing.M) int {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	return code
+}
+
 // Binary returns $TANDEM_ITEST_TARGET_BIN, or tandem-target built from the
-// workspace once per test process.
+// workspace once per test binary (Run removes it).
 func Binary(t testing.TB) string {
 	t.Helper()
 	if b := os.Getenv("TANDEM_ITEST_TARGET_BIN"); b != "" {
@@ -41,7 +54,7 @@ func Binary(t testing.TB) string {
 			buildErr = err
 			return
 		}
-		built = filepath.Join(dir, "tandem-target")
+		buildDir, built = dir, filepath.Join(dir, "tandem-target")
 		out, err := exec.Command("go", "build", "-o", built, "github.com/tandem-ha/tandem/target/cmd/tandem-target").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build tandem-target: %v\n%s", err, out)
