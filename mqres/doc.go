@@ -6,6 +6,6 @@
 // Decisions are pure: ParseDspmq maps dspmq output to a QMStatus and
 // QMStatus.State folds it into running/stopped/failed. I/O goes through a
 // Runner (commands) and a ProcTable (the process sweep of the stop path), so
-// tests drive the resource against the stand-in under cmd/mqstub, a test
+// tests drive the resource against the stand-in (mqrestest), a test
 // double of MQ's command-line contract, never against a real MQ.
 package mqres

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,32 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tandem-ha/tandem/mqres/internal/stub"
+	"github.com/tandem-ha/tandem/mqres/mqrestest"
 )
 
-// stubBin is the directory holding the stand-in's multi-call links.
-var stubBin string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mqstub-bin-")
-	if err != nil {
-		panic(err)
-	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "mqstub"), "github.com/tandem-ha/tandem/mqres/cmd/mqstub").CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "build mqstub: %v\n%s", err, out)
-			return 1
-		}
-		if out, err := exec.Command(filepath.Join(dir, "mqstub"), "install", dir).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "install mqstub: %v\n%s", err, out)
-			return 1
-		}
-		stubBin = dir
-		return m.Run()
-	}()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(mqrestest.Run(m)) }
 
 // node is one simulated machine: its own prefix (/var/mqm) and host name,
 // sharing the lab's shared directory with its peer.
@@ -52,6 +29,7 @@ type node struct {
 
 type lab struct {
 	t      *testing.T
+	bin    string // the stand-in's MQ commands
 	qm     string
 	shared string
 	a, b   *node
@@ -60,11 +38,11 @@ type lab struct {
 func newLab(t *testing.T) *lab {
 	t.Helper()
 	root := t.TempDir()
-	l := &lab{t: t, qm: fmt.Sprintf("T%06d", rand.IntN(1000000)), shared: filepath.Join(root, "MQHA")}
+	l := &lab{t: t, bin: mqrestest.Bin(t), qm: fmt.Sprintf("T%06d", rand.IntN(1000000)), shared: filepath.Join(root, "MQHA")}
 	require.NoError(t, os.MkdirAll(l.shared, 0o755))
 	mk := func(name string) *node {
 		p := filepath.Join(root, name)
-		return &node{t: t, prefix: p, host: name, run: ExecRunner{Dir: stubBin, Env: append(os.Environ(), "MQSTUB_PREFIX="+p, "MQSTUB_HOST="+name)}}
+		return &node{t: t, prefix: p, host: name, run: ExecRunner{Dir: l.bin, Env: append(os.Environ(), "MQSTUB_PREFIX="+p, "MQSTUB_HOST="+name)}}
 	}
 	l.a, l.b = mk("a"), mk("b")
 	t.Cleanup(func() {
@@ -80,7 +58,7 @@ func newLab(t *testing.T) *lab {
 // resource returns a Resource for the lab's queue manager on n.
 func (l *lab) resource(n *node, mod func(*Config)) *Resource {
 	cfg := DefaultConfig(l.qm)
-	cfg.BinDir = stubBin
+	cfg.BinDir = l.bin
 	cfg.User = ""
 	cfg.Runner = n.run
 	cfg.StartTimeout = 10 * time.Second

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tandem-ha/tandem/mqres"
+	"github.com/tandem-ha/tandem/mqres/mqrestest"
 )
 
 func envOf(kv map[string]string) Env {
@@ -96,6 +97,9 @@ func TestConfig(t *testing.T) {
 	var _ mqres.Config = cfg
 }
 
+// TestMain removes the MQ stand-in that mqrestest built.
+func TestMain(m *testing.M) { os.Exit(mqrestest.Run(m)) }
+
 // TestOCFTester runs Debian's ocf-tester (resource-agents) against the agent,
 // through the shell wrapper, with the MQ stand-in as MQ.
 func TestOCFTester(t *testing.T) {
@@ -112,15 +116,10 @@ func TestOCFTester(t *testing.T) {
 	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
 		require.NoError(t, os.Chmod(d, 0o755))
 	}
-	bin := filepath.Join(dir, "bin")
-	for _, c := range [][]string{
-		{"go", "build", "-o", filepath.Join(bin, "mqstub"), "github.com/tandem-ha/tandem/mqres/cmd/mqstub"},
-		{"go", "build", "-o", filepath.Join(bin, "ocf-ibmmq"), "github.com/tandem-ha/tandem/mqres/cmd/ocf-ibmmq"},
-		{filepath.Join(bin, "mqstub"), "install", bin},
-	} {
-		out, err := exec.Command(c[0], c[1:]...).CombinedOutput()
-		require.NoError(t, err, "%v: %s", c, out)
-	}
+	bin := mqrestest.Bin(t)
+	agentBin := filepath.Join(dir, "ocf-ibmmq")
+	out, err := exec.Command("go", "build", "-o", agentBin, "github.com/tandem-ha/tandem/mqres/cmd/ocf-ibmmq").CombinedOutput()
+	require.NoError(t, err, "go build ocf-ibmmq: %s", out)
 	agentDir := filepath.Join(dir, "resource.d", "tandem")
 	require.NoError(t, os.MkdirAll(agentDir, 0o755))
 	wrapper, err := os.ReadFile("ibmmq")
@@ -130,10 +129,10 @@ func TestOCFTester(t *testing.T) {
 
 	env := append(os.Environ(),
 		"MQSTUB_PREFIX="+filepath.Join(dir, "var-mqm"), "MQSTUB_HOST=node1",
-		"TANDEM_OCF_IBMMQ="+filepath.Join(bin, "ocf-ibmmq"))
+		"TANDEM_OCF_IBMMQ="+agentBin)
 	crt := exec.Command(filepath.Join(bin, "crtmqm"), "-md", filepath.Join(dir, "MQHA", "qmgrs"), "-ld", filepath.Join(dir, "MQHA", "log"), "QM1")
 	crt.Env = env
-	out, err := crt.CombinedOutput()
+	out, err = crt.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	t.Cleanup(func() {
 		procs, _ := mqres.ProcFS{}.Find("QM1")

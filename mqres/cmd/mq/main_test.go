@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,20 +11,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tandem-ha/tandem/mqres"
+	"github.com/tandem-ha/tandem/mqres/mqrestest"
 )
+
+// TestMain removes the MQ stand-in that mqrestest built.
+func TestMain(m *testing.M) { os.Exit(mqrestest.Run(m)) }
 
 // TestHeartbeatContract drives `mq QM start|stop|status` and the set-up
 // helper against the MQ stand-in, as heartbeat's resource.d would.
 func TestHeartbeatContract(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "bin")
-	for _, c := range [][]string{
-		{"go", "build", "-o", filepath.Join(bin, "mqstub"), "github.com/tandem-ha/tandem/mqres/cmd/mqstub"},
-		{filepath.Join(bin, "mqstub"), "install", bin},
-	} {
-		out, err := exec.Command(c[0], c[1:]...).CombinedOutput()
-		require.NoError(t, err, "%v: %s", c, out)
-	}
+	bin := mqrestest.Bin(t)
 	shared := filepath.Join(dir, "MQHA")
 	require.NoError(t, os.MkdirAll(shared, 0o755))
 	qm := "HB" + filepath.Base(dir)
