@@ -18,7 +18,7 @@ BENCH_FLAGS       ?=
 
 all: build
 
-## build: every binary (*/cmd/*) into ./bin
+## build: every binary (*/cmd/*) into ./bin; test doubles live outside cmd/ and are not built here
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ $(addprefix ./,$(CMDS))
