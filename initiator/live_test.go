@@ -3,42 +3,38 @@ package initiator
 import (
 	"bytes"
 	"context"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tandem-ha/tandem/target/targettest"
 )
 
-// TestLiveTarget runs against a real target when TANDEM_TEST_PORTAL and
-// TANDEM_TEST_TARGET are set (e.g. a local tandem-target). It writes to
-// LUN 0 of that target.
+// TestLiveTarget runs the initiator against a real tandem-target that
+// the test starts on loopback (target/targettest), over TCP: discovery,
+// then a session with and without digests that writes and reads LUN 0.
 func TestLiveTarget(t *testing.T) {
-	portal, name := os.Getenv("TANDEM_TEST_PORTAL"), os.Getenv("TANDEM_TEST_TARGET")
-	if portal == "" || name == "" {
-		t.Skip("set TANDEM_TEST_PORTAL and TANDEM_TEST_TARGET to test against a live target")
-	}
+	const iqn = "iqn.2026-11.io.tandem:live"
+	portal := targettest.Start(t, targettest.Options{IQN: iqn})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var creds *CHAP
-	if u := os.Getenv("TANDEM_TEST_CHAP_USER"); u != "" {
-		creds = &CHAP{User: u, Secret: []byte(os.Getenv("TANDEM_TEST_CHAP_SECRET")),
-			MutualUser: os.Getenv("TANDEM_TEST_CHAP_MUTUAL_USER"), MutualSecret: []byte(os.Getenv("TANDEM_TEST_CHAP_MUTUAL_SECRET"))}
-	}
 
-	targets, err := Discover(ctx, portal, DiscoveryOptions{CHAP: nil})
-	if err == nil {
-		t.Logf("discovered %+v", targets)
-	} else {
-		t.Logf("discovery: %v", err)
-	}
+	targets, err := Discover(ctx, portal, DiscoveryOptions{})
+	require.NoError(t, err)
+	require.Len(t, targets, 1)
+	assert.Equal(t, iqn, targets[0].Name)
+	name := targets[0].Name
+	var creds *CHAP
 
 	for _, digests := range []bool{false, true} {
 		s, err := Dial(ctx, portal, Options{TargetName: name, CHAP: creds, HeaderDigest: digests, DataDigest: digests})
 		require.NoError(t, err)
 		t.Logf("params %+v", s.Params())
+		assert.Equal(t, digests, s.Params().HeaderDigest, "tandem-target accepts CRC32C when offered")
+		assert.Equal(t, digests, s.Params().DataDigest)
 		inq, err := s.Inquiry(ctx, 0)
 		require.NoError(t, err)
 		t.Logf("inquiry %s %s %s", inq.Vendor, inq.Product, inq.Revision)
@@ -48,6 +44,8 @@ func TestLiveTarget(t *testing.T) {
 		luns, err := s.ReportLUNs(ctx)
 		require.NoError(t, err)
 		t.Logf("capacity %+v luns %v", c, luns)
+		assert.Equal(t, int64(4<<20), c.Size(), "targettest's default LUN")
+		assert.Equal(t, []uint64{0}, luns)
 
 		for _, size := range []int{4096, 65536 + 512, 1 << 20, 3<<20 + 4096} {
 			data := make([]byte, size)
