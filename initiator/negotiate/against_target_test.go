@@ -2,8 +2,10 @@ package negotiate_test
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -166,44 +168,21 @@ func TestAgreeCatchesDisagreement(t *testing.T) {
 }
 
 // paramOf reads one key's outcome from the target's Params in text form,
-// so table rows can name keys.
+// so table rows can name keys: Params' fields carry the keys' names.
 func paramOf(p login.Params, key string) string {
-	u := func(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
-	dig := func(v bool) string {
-		if v {
+	f := reflect.ValueOf(p).FieldByName(key)
+	switch {
+	case !f.IsValid():
+		return "?"
+	case f.Kind() == reflect.Bool && strings.HasSuffix(key, "Digest"):
+		if f.Bool() {
 			return "CRC32C"
 		}
 		return text.None
+	case f.Kind() == reflect.Bool:
+		return text.FormatBool(f.Bool())
 	}
-	switch key {
-	case "HeaderDigest":
-		return dig(p.HeaderDigest)
-	case "DataDigest":
-		return dig(p.DataDigest)
-	case "MaxConnections":
-		return u(p.MaxConnections)
-	case "InitialR2T":
-		return text.FormatBool(p.InitialR2T)
-	case "ImmediateData":
-		return text.FormatBool(p.ImmediateData)
-	case "MaxBurstLength":
-		return u(p.MaxBurstLength)
-	case "FirstBurstLength":
-		return u(p.FirstBurstLength)
-	case "DefaultTime2Wait":
-		return u(p.DefaultTime2Wait)
-	case "DefaultTime2Retain":
-		return u(p.DefaultTime2Retain)
-	case "MaxOutstandingR2T":
-		return u(p.MaxOutstandingR2T)
-	case "DataPDUInOrder":
-		return text.FormatBool(p.DataPDUInOrder)
-	case "DataSequenceInOrder":
-		return text.FormatBool(p.DataSequenceInOrder)
-	case "ErrorRecoveryLevel":
-		return u(p.ErrorRecoveryLevel)
-	}
-	return "?"
+	return strconv.FormatUint(f.Uint(), 10)
 }
 
 func without(keys []string, key string) []string {
