@@ -44,7 +44,7 @@ func TestWriterReaderRoundTrip(t *testing.T) {
 		r := sample()
 		r.Seq = uint64(i)
 		want = append(want, r)
-		w.Append(&r)
+		w.Append(r)
 	}
 	require.NoError(t, w.Close())
 	assert.Equal(t, Stats{Appended: 1000}, w.Stats())
@@ -72,10 +72,10 @@ func TestWriterDropsWhenFull(t *testing.T) {
 	w, err := NewWriter(g, 4)
 	require.NoError(t, err)
 	r := sample()
-	w.Append(&r)
+	w.Append(r)
 	<-g.entered // the writer is now stuck flushing the first record
 	for range 99 {
-		w.Append(&r) // must return at once
+		w.Append(r) // must return at once
 	}
 	assert.Equal(t, Stats{Appended: 1, Dropped: 95}, w.Stats(), "1 in the stream buffer, 4 queued, 95 dropped")
 	close(g.release)
@@ -121,7 +121,7 @@ func TestReadFile(t *testing.T) {
 	w, err := NewWriter(f, 0)
 	require.NoError(t, err)
 	r := sample()
-	w.Append(&r)
+	w.Append(r)
 	require.NoError(t, w.Close())
 	recs, torn, err := ReadFile(path)
 	require.NoError(t, err)

@@ -54,10 +54,11 @@ func NewWriter(out io.WriteCloser, buffer int) (*Writer, error) {
 }
 
 // Append queues r; when the buffer is full r is dropped and counted.
-// It never blocks and is safe for concurrent use.
-func (w *Writer) Append(r *Record) {
+// It never blocks and is safe for concurrent use. r is taken by value so
+// that callers behind an interface do not allocate.
+func (w *Writer) Append(r Record) {
 	select {
-	case w.ch <- *r:
+	case w.ch <- r:
 	default:
 		w.dropped.Add(1)
 	}

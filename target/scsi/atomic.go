@@ -37,7 +37,7 @@ func writeAtomic(_ *Target, lu *LU, task *Task) outcome {
 		return o
 	}
 	lu.atomics.Add(1)
-	id := lu.writers.lock(lba, uint64(n))
+	id := lu.lockWrite(task, lba, uint64(n))
 	// Wait for the reads that started unlocked; later ones see atomics
 	// and queue on the range lock.
 	for lu.plainReads.Load() != 0 {

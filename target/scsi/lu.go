@@ -114,6 +114,9 @@ type LU struct {
 	anon nexusState
 	// saveState writes the reservation state (prfile.Save; tests swap it).
 	saveState func(dir, name string, state []byte) error
+
+	// auditor, when set, records every WRITE-class command (SetAuditor).
+	auditor atomic.Pointer[auditorBox]
 }
 
 // NewLU builds a logical unit over be, which it owns from now on (Close
@@ -235,6 +238,13 @@ func (l *rangeLock) lock(start, n uint64) uint64 {
 	l.held = append(l.held, lockedRange{start, end, id})
 	l.mu.Unlock()
 	return id
+}
+
+// current is the last acquisition number handed out.
+func (l *rangeLock) current() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.next
 }
 
 func (l *rangeLock) busy(start, end uint64) bool {

@@ -114,7 +114,7 @@ func write(_ *Target, lu *LU, task *Task) outcome {
 	if o.fail.failed() || n == 0 {
 		return o
 	}
-	id := lu.writers.lock(lba, uint64(n))
+	id := lu.lockWrite(task, lba, uint64(n))
 	_, err := lu.be.WriteAt(task.DataOut[:size], int64(lba)<<lu.shift)
 	lu.writers.unlock(id)
 	if err == nil {
@@ -324,7 +324,7 @@ func writeSame(_ *Target, lu *LU, task *Task) outcome {
 	} else {
 		block = task.DataOut[:lu.bs]
 	}
-	id := lu.writers.lock(lba, n)
+	id := lu.lockWrite(task, lba, n)
 	defer lu.writers.unlock(id)
 	off, length := int64(lba)<<lu.shift, int64(n)<<lu.shift
 	var err error
@@ -399,7 +399,7 @@ func unmap(_ *Target, lu *LU, task *Task) outcome {
 		if n == 0 {
 			continue
 		}
-		id := lu.writers.lock(lba, n)
+		id := lu.lockWrite(task, lba, n)
 		err := lu.be.Unmap(int64(lba)<<lu.shift, int64(n)<<lu.shift)
 		lu.writers.unlock(id)
 		if err != nil {
@@ -437,7 +437,7 @@ func compareAndWrite(_ *Target, lu *LU, task *Task) outcome {
 	if o.fail.failed() {
 		return o
 	}
-	id := lu.writers.lock(lba, uint64(nlb))
+	id := lu.lockWrite(task, lba, uint64(nlb))
 	defer lu.writers.unlock(id)
 	cur := make([]byte, size)
 	off := int64(lba) << lu.shift
@@ -479,7 +479,7 @@ func orWrite(_ *Target, lu *LU, task *Task) outcome {
 	if o.fail.failed() || n == 0 {
 		return o
 	}
-	id := lu.writers.lock(lba, uint64(n))
+	id := lu.lockWrite(task, lba, uint64(n))
 	defer lu.writers.unlock(id)
 	cur := make([]byte, size)
 	off := int64(lba) << lu.shift

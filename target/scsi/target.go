@@ -85,6 +85,14 @@ func (t *Target) Execute(task *Task) Result {
 	if lu == nil {
 		return t.noLU(task, cmd)
 	}
+	if box := lu.auditor.Load(); box != nil && cmd != nil && audited(cmd) {
+		return t.executeAudited(lu, box.a, task, cmd, f)
+	}
+	return t.executeAdmitted(lu, task, cmd, f)
+}
+
+// executeAdmitted admits a command and runs it.
+func (t *Target) executeAdmitted(lu *LU, task *Task, cmd *command, f failure) Result {
 	ns, r, done := lu.admit(task, cmd, f)
 	if done {
 		return r

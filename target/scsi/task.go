@@ -36,6 +36,10 @@ type Task struct {
 	// a capacity of at least ExpectedLength (the device may append more;
 	// the fabric reports the excess as overflow).
 	DataIn []byte
+
+	// auditSeq is the range-lock acquisition number of the write, for the
+	// audit (LU.lockWrite); Execute resets it.
+	auditSeq uint64
 }
 
 // Result is the outcome of a Task.

@@ -300,6 +300,14 @@ func admitCopy(issuer *LU, task *Task, steps []xcStep) outcome {
 // it copies from the end so that no source block is overwritten before
 // it is read.
 func copyBlocks(s xcStep, buf []byte) error {
+	_, err := copySegment(s, buf)
+	return err
+}
+
+// copySegment is copyBlocks returning the destination's range-lock
+// number of its last chunk, for the audit.
+func copySegment(s xcStep, buf []byte) (uint64, error) {
+	var seq uint64
 	per := uint64(len(buf)) >> s.dst.shift
 	backwards := s.src == s.dst && s.dstLBA > s.srcLBA && s.dstLBA < s.srcLBA+s.blocks
 	for done := uint64(0); done < s.blocks; {
@@ -310,17 +318,18 @@ func copyBlocks(s xcStep, buf []byte) error {
 		}
 		b := buf[:n<<s.dst.shift]
 		if err := s.src.readAt(b, s.srcLBA+off, n); err != nil {
-			return err
+			return seq, err
 		}
 		id := s.dst.writers.lock(s.dstLBA+off, n)
+		seq = id
 		_, err := s.dst.be.WriteAt(b, int64(s.dstLBA+off)<<s.dst.shift)
 		s.dst.writers.unlock(id)
 		if err != nil {
-			return err
+			return seq, err
 		}
 		done += n
 	}
-	return nil
+	return seq, nil
 }
 
 // extendedCopy is EXTENDED COPY (LID1) (SPC-4 6.4).
@@ -371,7 +380,9 @@ func (t *Target) runCopy(lu *LU, task *Task, l *xcList, rec *copyRecord, o outco
 	buf := make([]byte, min(total, xcChunk))
 	written := map[*LU]bool{}
 	for i, s := range steps {
-		if err := copyBlocks(s, buf); err != nil {
+		seq, err := copySegment(s, buf)
+		s.dst.auditCopy(task, s, seq, err)
+		if err != nil {
 			o.fail, o.err = badParamAt(reasonCopyAborted, l.segments[i].at), err
 			return o
 		}
