@@ -32,6 +32,13 @@ type Options struct {
 	// Size is the size in bytes of a file made by Create; it is created
 	// sparse (truncate), so it costs no space until written.
 	Size int64
+	// VolatileCache puts a regular file under a write cache in memory
+	// that Sync flushes and a power cut loses (Volatile): for labs.
+	VolatileCache bool
+	// TestBrokenSync makes a volatile cache ignore Sync, so that FUA and
+	// SYNCHRONIZE CACHE acknowledge data that a power cut loses. Only the
+	// durability checker's negative control sets it.
+	TestBrokenSync bool
 }
 
 // Properties are optional facts about a backend that the SCSI layer
@@ -68,10 +75,16 @@ var ErrReadOnly = errors.New("backstore is read-only")
 func Open(path string, opts Options) (Backend, error) {
 	st, err := os.Stat(path)
 	switch {
+	case errors.Is(err, os.ErrNotExist) && opts.Create && opts.VolatileCache:
+		return openVolatile(path, opts)
 	case errors.Is(err, os.ErrNotExist) && opts.Create:
 		return openFile(path, opts)
 	case err != nil:
 		return nil, fmt.Errorf("backstore: stat %s: %w (set create and a size to make a new file)", path, err)
+	case opts.VolatileCache && (err == nil && !st.Mode().IsRegular()):
+		return nil, fmt.Errorf("backstore: %s: a volatile cache needs a regular file (drop cache: volatile for a device)", path)
+	case opts.VolatileCache:
+		return openVolatile(path, opts)
 	case st.Mode().IsRegular():
 		return openFile(path, opts)
 	case st.Mode()&os.ModeDevice != 0 && st.Mode()&os.ModeCharDevice == 0:
