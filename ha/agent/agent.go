@@ -132,27 +132,15 @@ func New(cfg *config.Config, opt Options) (*Agent, error) {
 	if a.boot == 0 {
 		a.boot = uint64(time.Now().UnixNano())
 	}
-	rcs := make([]fsm.ResourceConfig, len(cfg.Resources))
-	for i, s := range cfg.Resources {
-		rcs[i] = fsm.ResourceConfig{Name: s.Name, MonitorInterval: s.Monitor.Interval,
-			MonitorTimeout: s.Monitor.Timeout, StartTimeout: s.StartTimeout,
-			StopTimeout: s.StopTimeout, MaxRestarts: s.MaxRestarts, Fence: s.Type == fence.Type}
-	}
 	arbiter := opt.Arbiter != nil || cfg.DiskHeartbeat.Enabled()
-	m, err := fsm.New(fsm.Config{Self: cfg.Node, Peer: cfg.Peer, Preferred: cfg.Failback.Preferred,
-		AutoFailback: cfg.Failback.AutoFailback, Keepalive: cfg.Timing.Keepalive,
-		DeadTime: cfg.Timing.DeadTime, InitDead: cfg.Timing.InitDead, Links: len(cfg.Links),
-		Resources: rcs, Arbiter: arbiter})
+	m, err := fsm.New(machineConfig(cfg, arbiter))
 	if err != nil {
 		return nil, fmt.Errorf("state machine: %w", err)
 	}
 	a.m = m
 	a.filter = heartbeat.NewFilter(cfg.Cluster, cfg.Node)
 	a.key = fence.Key(cfg.Cluster, cfg.Node)
-	a.env = resource.NewEnv()
-	a.env.Set(fence.ClusterKey, cfg.Cluster)
-	a.env.Set(fence.NodeKey, cfg.Node)
-	a.env.Set(iscsi.KeyEnvKey, fence.FormatKey(a.key))
+	a.env = groupEnv(cfg)
 	if arbiter {
 		a.dhb, err = diskhb.New(diskhb.Config{Device: opt.Arbiter, Cluster: cfg.Cluster, Nodes: cfg.Nodes,
 			Self: cfg.Node, Boot: a.boot, BaseLBA: cfg.DiskHeartbeat.BaseLBA, Keepalive: cfg.Timing.Keepalive,
@@ -170,18 +158,8 @@ func New(cfg *config.Config, opt Options) (*Agent, error) {
 		}
 	}
 
-	a.res = opt.Resources
-	if a.res == nil {
-		for _, s := range cfg.Resources {
-			r, err := resource.Build(s, a.log)
-			if err != nil {
-				return nil, fmt.Errorf("resource %s: %w", s.Name, err)
-			}
-			a.res = append(a.res, r)
-		}
-	}
-	if len(a.res) != len(cfg.Resources) {
-		return nil, fmt.Errorf("agent: %d resources given for %d configured", len(a.res), len(cfg.Resources))
+	if a.res, err = buildGroup(cfg, opt.Resources, a.log); err != nil {
+		return nil, err
 	}
 	a.byName = map[string]int{}
 	for i, s := range cfg.Resources {
@@ -218,6 +196,49 @@ func New(cfg *config.Config, opt Options) (*Agent, error) {
 	}
 	a.state = m.Status()
 	return a, nil
+}
+
+// machineConfig is the state machine's view of cfg, for the agent and the
+// guard's Release alike.
+func machineConfig(cfg *config.Config, arbiter bool) fsm.Config {
+	rcs := make([]fsm.ResourceConfig, len(cfg.Resources))
+	for i, s := range cfg.Resources {
+		rcs[i] = fsm.ResourceConfig{Name: s.Name, MonitorInterval: s.Monitor.Interval,
+			MonitorTimeout: s.Monitor.Timeout, StartTimeout: s.StartTimeout,
+			StopTimeout: s.StopTimeout, MaxRestarts: s.MaxRestarts, Fence: s.Type == fence.Type}
+	}
+	return fsm.Config{Self: cfg.Node, Peer: cfg.Peer, Preferred: cfg.Failback.Preferred,
+		AutoFailback: cfg.Failback.AutoFailback, Keepalive: cfg.Timing.Keepalive,
+		DeadTime: cfg.Timing.DeadTime, InitDead: cfg.Timing.InitDead, Links: len(cfg.Links),
+		Resources: rcs, Arbiter: arbiter}
+}
+
+// groupEnv is the group's resource.Env with what the agent publishes:
+// cluster, node and this node's reservation key.
+func groupEnv(cfg *config.Config) *resource.Env {
+	env := resource.NewEnv()
+	env.Set(fence.ClusterKey, cfg.Cluster)
+	env.Set(fence.NodeKey, cfg.Node)
+	env.Set(iscsi.KeyEnvKey, fence.FormatKey(fence.Key(cfg.Cluster, cfg.Node)))
+	return env
+}
+
+// buildGroup returns given (tests), or the group built from cfg.
+func buildGroup(cfg *config.Config, given []resource.Resource, log *slog.Logger) ([]resource.Resource, error) {
+	res := given
+	if res == nil {
+		for _, s := range cfg.Resources {
+			r, err := resource.Build(s, log)
+			if err != nil {
+				return nil, fmt.Errorf("resource %s: %w", s.Name, err)
+			}
+			res = append(res, r)
+		}
+	}
+	if len(res) != len(cfg.Resources) {
+		return nil, fmt.Errorf("agent: %d resources given for %d configured", len(res), len(cfg.Resources))
+	}
+	return res, nil
 }
 
 func (a *Agent) closeLinks() {
@@ -443,42 +464,50 @@ func (a *Agent) runResource(act fsm.RunResource) {
 	}
 	r := a.res[i]
 	a.running[act.Name] = true
-	timeout := act.Timeout
-	if timeout <= 0 {
-		timeout = time.Minute
-	}
-	a.log.Debug("resource operation", "resource", act.Name, "op", opName(act.Op), "timeout", timeout)
+	a.log.Debug("resource operation", "resource", act.Name, "op", opName(act.Op), "timeout", act.Timeout)
 	go func() {
-		ctx, cancel := context.WithTimeout(resource.WithEnv(context.Background(), a.env), timeout)
-		defer cancel()
-		t0 := time.Now()
-		res := fsm.ResourceResult{Name: act.Name, Op: act.Op, Status: fsm.ResStopped}
-		switch act.Op {
-		case fsm.OpStart:
-			res.Err = r.Start(ctx)
-		case fsm.OpStop:
-			res.Err = r.Stop(ctx)
-		case fsm.OpMonitor:
-			var st resource.Status
-			st, res.Err = r.Monitor(ctx)
-			res.Status = resStatus(st)
-		case fsm.OpForceStop:
-			if f, ok := r.(resource.Forcer); ok {
-				res.Err = f.ForceStop(ctx)
-			} // not a Forcer: nothing to escalate, report success (fsm.OpForceStop)
-		}
-		if res.Err == nil && ctx.Err() != nil {
-			res.Err = ctx.Err()
-		}
-		res.Fenced = res.Err != nil && errors.Is(res.Err, resource.ErrFenced)
+		t0 := a.clk.Now()
+		res := runOp(resource.WithEnv(context.Background(), a.env), a.clk, r, act)
 		if a.opt.OnResourceOp != nil {
-			a.opt.OnResourceOp(act.Name, opName(act.Op), time.Since(t0), res.Err)
+			a.opt.OnResourceOp(act.Name, opName(act.Op), a.clk.Now().Sub(t0), res.Err)
 		}
 		select {
 		case a.results <- res:
 		case <-a.done:
 		}
 	}()
+}
+
+// runOp carries out one resource operation of the machine within its
+// timeout on clk (a minute when the machine gives none): the running
+// agent and the guard's Release share it.
+func runOp(ctx context.Context, clk clock.Clock, r resource.Resource, act fsm.RunResource) fsm.ResourceResult {
+	timeout := act.Timeout
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	ctx, cancel := clock.WithTimeout(ctx, clk, timeout)
+	defer cancel()
+	res := fsm.ResourceResult{Name: act.Name, Op: act.Op, Status: fsm.ResStopped}
+	switch act.Op {
+	case fsm.OpStart:
+		res.Err = r.Start(ctx)
+	case fsm.OpStop:
+		res.Err = r.Stop(ctx)
+	case fsm.OpMonitor:
+		var st resource.Status
+		st, res.Err = r.Monitor(ctx)
+		res.Status = resStatus(st)
+	case fsm.OpForceStop:
+		if f, ok := r.(resource.Forcer); ok {
+			res.Err = f.ForceStop(ctx)
+		} // not a Forcer: nothing to escalate, report success (fsm.OpForceStop)
+	}
+	if res.Err == nil && ctx.Err() != nil {
+		res.Err = context.Cause(ctx)
+	}
+	res.Fenced = res.Err != nil && errors.Is(res.Err, resource.ErrFenced)
+	return res
 }
 
 func (a *Agent) finished(r fsm.ResourceResult) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/tandem-ha/tandem/ha/agent"
 	"github.com/tandem-ha/tandem/ha/config"
-	"github.com/tandem-ha/tandem/ha/resource"
 )
 
 // The guard closes the gap heartbeat left open: a kill -9 (or crash) of the
@@ -22,9 +20,10 @@ import (
 // them too: dual active. The agent starts a guard process holding the read
 // end of a pipe; the agent writes one byte before a clean exit. If the pipe
 // closes without that byte, the agent died: the guard stops the group in
-// reverse order (escalating with ForceStop) and self-fences if something
-// still will not stop. It runs in its own session so a Ctrl-C or a
-// terminal hang-up of the agent does not take it down too.
+// reverse order (forcing a failed stop) and self-fences if something still
+// will not stop. It runs in its own session so a Ctrl-C or a
+// terminal hang-up of the agent does not take it down too. The stops and
+// their escalation are agent.Release's, the running agent's own.
 
 const guardClean = 1
 
@@ -87,9 +86,8 @@ func guardCommand() *cobra.Command {
 			}
 			log := newLogger(cfg.Log).With("node", cfg.Node, "guard", true)
 			log.Error("agent died: releasing the resource group")
-			if reason := release(cfg, log); reason != "" {
-				agent.FenceFunc(cfg.SelfFence, log)(reason)
-				return errors.New(reason)
+			if err := agent.Release(cfg, agent.ReleaseOptions{Log: log}); err != nil {
+				return err
 			}
 			log.Warn("resource group released after the agent died")
 			return nil
@@ -98,33 +96,4 @@ func guardCommand() *cobra.Command {
 	c.Flags().StringVar(&path, "config", config.DefaultPath, "configuration file")
 	c.Flags().StringVar(&node, "node", "", "this node's name")
 	return c
-}
-
-// release stops every resource in reverse order; it returns why the node
-// must fence itself, or "".
-func release(cfg *config.Config, log *slog.Logger) string {
-	for i := len(cfg.Resources) - 1; i >= 0; i-- {
-		s := cfg.Resources[i]
-		r, err := resource.Build(s, log)
-		if err != nil {
-			return fmt.Sprintf("resource %s: %v", s.Name, err)
-		}
-		if err := op(s, r.Stop); err == nil {
-			continue
-		} else if f, ok := r.(resource.Forcer); ok {
-			log.Warn("stop failed, forcing", "resource", s.Name, "err", err)
-			_ = op(s, f.ForceStop)
-			if err := op(s, r.Stop); err == nil {
-				continue
-			}
-		}
-		return fmt.Sprintf("resource %s would not stop after the agent died", s.Name)
-	}
-	return ""
-}
-
-func op(s resource.Spec, f func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.StopTimeout)
-	defer cancel()
-	return f(ctx)
 }
