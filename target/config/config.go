@@ -126,7 +126,22 @@ type LUN struct {
 	// is derived from it. Default: derived from target name and ID, so it
 	// is stable across restarts.
 	Serial string `mapstructure:"serial" yaml:"serial,omitempty"`
+	// Audit is a file that receives the audit stream of the LU: every
+	// WRITE-class command accepted or refused, with its I_T nexus, range,
+	// status and reservation state (format: target/audit). Relative to
+	// the config file; an existing file is replaced at start. Empty = no
+	// audit.
+	Audit string `mapstructure:"audit" yaml:"audit,omitempty"`
+	// Cache is the write cache under the LU: "" (default) is the kernel
+	// page cache; CacheVolatile keeps unsynced writes in the daemon's
+	// memory so that a power cut (admin API power-cut) loses them; for
+	// labs, regular files only.
+	Cache string `mapstructure:"cache" yaml:"cache,omitempty"`
 }
+
+// CacheVolatile is the LUN cache mode of a lab's lossy storage
+// (backstore.Volatile).
+const CacheVolatile = "volatile"
 
 // DefaultConfig returns the defaults Load starts from.
 func DefaultConfig() *Config {

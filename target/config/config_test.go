@@ -192,6 +192,9 @@ func TestLoadErrors(t *testing.T) {
 		{"short secret", "discovery: {chap: {user: a, secret_file: short.secret}}", []string{"discovery.chap.secret_file:", "holds 11 bytes, CHAP secrets need 12"}},
 		{"same mutual secret", "discovery: {chap: {user: a, secret_file: in.secret, mutual_user: t, mutual_secret_file: in2.secret}}", []string{"discovery.chap.mutual_secret_file: holds the same secret", "12.1.3"}},
 		{"secret is a directory", "discovery: {chap: {user: a, secret_file: dir.secret}}", []string{"not a regular file"}},
+		{"unknown cache", "targets:\n  - name: iqn.2024-01.com.example:a\n    luns: [{id: 1, path: /tmp/a, cache: lazy}]", []string{"targets[0].luns[0].cache: \"lazy\" is unknown"}},
+		{"volatile read-only", "targets:\n  - name: iqn.2024-01.com.example:a\n    luns: [{id: 1, path: /tmp/a, cache: volatile, read_only: true}]", []string{"targets[0].luns[0].cache: a read-only LUN"}},
+		{"audit on the lun", "targets:\n  - name: iqn.2024-01.com.example:a\n    luns: [{id: 1, path: /tmp/a, audit: /tmp/a}]", []string{"targets[0].luns[0].audit: is the LUN's own path"}},
 		{"several problems at once", "listen: [\"x\"]\nlimits: {queue_depth: 0}", []string{"listen[0]:", "limits.queue_depth:"}},
 	}
 	for _, tc := range tests {
@@ -279,4 +282,20 @@ func FuzzCheckName(f *testing.F) {
 			t.Fatalf("accepted %d-byte name", len(s))
 		}
 	})
+}
+
+func TestLoadLabKeys(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := load(t, dir, `targets:
+  - name: iqn.2024-01.com.example:a
+    luns: [{id: 0, path: lun0.img, size: 1MiB, cache: volatile, audit: lun0.audit}]
+`)
+	require.NoError(t, err)
+	l := cfg.Targets[0].LUNs[0]
+	assert.Equal(t, CacheVolatile, l.Cache)
+	assert.Equal(t, filepath.Join(dir, "lun0.audit"), l.Audit, "relative to the config file")
+	b, err := cfg.Marshal()
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "cache: volatile")
+	assert.Contains(t, string(b), "audit: "+filepath.Join(dir, "lun0.audit"))
 }

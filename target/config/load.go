@@ -120,6 +120,7 @@ func (c *Config) resolve(dir string) {
 		chap(&t.CHAP)
 		for j := range t.LUNs {
 			abs(&t.LUNs[j].Path)
+			abs(&t.LUNs[j].Audit)
 		}
 	}
 }

@@ -116,6 +116,15 @@ func (l LUN) validate(v *validator, key string) {
 	} else if l.BlockSize != 0 && l.Size%int64(l.BlockSize) != 0 {
 		v.add(key+".size", "%d is not a multiple of the block size %d", l.Size, l.BlockSize)
 	}
+	if l.Cache != "" && l.Cache != CacheVolatile {
+		v.add(key+".cache", "%q is unknown: leave it out (page cache) or set %q (lab storage that a power cut loses)", l.Cache, CacheVolatile)
+	}
+	if l.Cache == CacheVolatile && l.ReadOnly {
+		v.add(key+".cache", "a read-only LUN has nothing to cache: drop cache or read_only")
+	}
+	if l.Audit != "" && l.Audit == l.Path {
+		v.add(key+".audit", "is the LUN's own path: name another file")
+	}
 	if l.Serial == "" || len(l.Serial) > maxSerial || !printable(l.Serial) || strings.ContainsRune(l.Serial, ' ') {
 		v.add(key+".serial", "must be 1 to %d printable ASCII characters without spaces (SPC-4 VPD page 0x80)", maxSerial)
 	}
