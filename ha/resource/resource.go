@@ -76,14 +76,15 @@ const (
 // Spec is the YAML shape of one resource (config: resources[i]); Build turns
 // it into a Resource.
 type Spec struct {
-	// Type selects the implementation: vip | script | lsb | filesystem.
+	// Type selects the implementation, one of the types the package doc
+	// lists (vip, script, lsb, filesystem, iscsi, fence, mq).
 	Type string `yaml:"type" mapstructure:"type" json:"type"`
 	// Name is unique in the group; logs and the control API use it.
 	Name string `yaml:"name" mapstructure:"name" json:"name"`
 	// Params are per type: vip: address (CIDR), interface, arp_count (5),
 	// arp_interval (200ms); script: path, args (space separated); lsb: path;
 	// filesystem: device, directory, fstype, options, fsck (default
-	// "e2fsck -p" for ext*).
+	// "e2fsck -p" for ext*); iscsi, fence and mq: see their package docs.
 	Params map[string]string `yaml:"params" mapstructure:"params" json:"params,omitempty"`
 	// Monitor sets how often (Interval) and how long at most (Timeout) the
 	// agent monitors the resource while active. Zero means the default.

@@ -1,6 +1,8 @@
 // Command tandem-agent is the node agent of a two-node tandem cluster:
 // heartbeats on every configured link, the failover state machine, the
-// resource group, the control socket and Prometheus metrics.
+// resource group, the control socket and Prometheus metrics. The group's
+// resource types are vip, script, lsb, filesystem, iscsi, fence and mq
+// (see ha/resource). A guard process stops the group if the agent dies.
 //
 //	tandem-agent --config /etc/tandem/agent.yaml
 package main
@@ -23,7 +25,7 @@ import (
 	"github.com/tandem-ha/tandem/ha/config"
 	"github.com/tandem-ha/tandem/ha/control"
 	"github.com/tandem-ha/tandem/ha/metrics"
-	_ "github.com/tandem-ha/tandem/ha/resource/all" // registers vip, script, lsb, filesystem
+	_ "github.com/tandem-ha/tandem/ha/resource/all" // registers every resource type (ha/resource doc)
 )
 
 func main() {
