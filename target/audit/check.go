@@ -63,16 +63,25 @@ func AcceptedAfterFence(recs []Record, fenced Nexus, fenceGen uint32) []Record {
 }
 
 // LastWriters returns, for each of lbas, the accepted write that reached
-// that block last (by Seq among overlapping writes, then stream order),
+// that block last (by daemon run, then Seq, then stream order),
 // or nothing for a block no accepted write covered.
 func LastWriters(recs []Record, lbas []uint64) map[uint64]Record {
 	idx := make([]int, 0, len(recs))
+	run := make([]int, len(recs)) // which daemon run wrote each record
+	cur := 0
 	for i := range recs {
+		if recs[i].Kind == KindStart {
+			cur++
+		}
+		run[i] = cur
 		if recs[i].Accepted() && recs[i].Blocks > 0 {
 			idx = append(idx, i)
 		}
 	}
 	slices.SortStableFunc(idx, func(a, b int) int {
+		if run[a] != run[b] {
+			return run[a] - run[b]
+		}
 		sa, sb := recs[a].Seq, recs[b].Seq
 		switch {
 		case sa < sb:

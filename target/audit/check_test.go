@@ -62,3 +62,10 @@ func TestSummarize(t *testing.T) {
 		{Kind: KindDropped, Dropped: 5}}
 	assert.Equal(t, Summary{Accepted: 1, Refused: 1, Dropped: 5}, Summarize(recs))
 }
+
+// TestLastWritersAcrossRuns: Seq counts from 1 again after a restart;
+// the later run's writes are later whatever their Seq.
+func TestLastWritersAcrossRuns(t *testing.T) {
+	recs := []Record{{Kind: KindStart}, w(nodeA, 9, 0, 1, 1, StatusGood), {Kind: KindStart}, w(nodeB, 1, 0, 1, 1, StatusGood)}
+	assert.Equal(t, nodeB.Initiator, LastWriters(recs, []uint64{0})[0].Initiator)
+}

@@ -15,6 +15,10 @@ const (
 	KindWrite Kind = 1
 	// KindDropped says Dropped records were lost (buffer full) here.
 	KindDropped Kind = 2
+	// KindStart opens the records of one run of the daemon: Seq starts
+	// again after it, and everything after it happened after everything
+	// before it.
+	KindStart Kind = 3
 )
 
 // Flags of a write record.
@@ -116,6 +120,11 @@ func AppendRecord(b []byte, r *Record) ([]byte, error) {
 		b = binary.BigEndian.AppendUint16(b, uint16(len(r.HolderInitiator)))
 		b = append(b, r.HolderInitiator...)
 		return b, nil
+	case KindStart:
+		b = binary.BigEndian.AppendUint16(b, 1+8)
+		b = append(b, byte(r.Kind))
+		b = binary.BigEndian.AppendUint64(b, uint64(r.Time))
+		return b, nil
 	case KindDropped:
 		b = binary.BigEndian.AppendUint16(b, 1+droppedFixed)
 		b = append(b, byte(r.Kind))
@@ -168,6 +177,11 @@ func DecodeRecord(b []byte) (Record, int, error) {
 			return r, 0, errBadLength
 		}
 		r.HolderInitiator = name
+	case KindStart:
+		if len(p) != 8 {
+			return r, 0, errBadLength
+		}
+		r.Time = int64(binary.BigEndian.Uint64(p))
 	case KindDropped:
 		if len(p) != droppedFixed {
 			return r, 0, errBadLength
