@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tandem-ha/tandem/e2e/internal/proc"
 	"github.com/tandem-ha/tandem/target/config"
 )
 
@@ -266,14 +267,4 @@ func WaitReady(addr string, p *Process, timeout time.Duration) error {
 }
 
 // Tail returns the last n lines of the file at path, for error messages.
-func Tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "--- " + path + " (last lines) ---\n" + strings.Join(lines, "\n")
-}
+func Tail(path string, n int) string { return proc.Tail(path, n) }
