@@ -111,7 +111,8 @@ type Link struct {
 	// for multicast and broadcast; for unicast it pins the socket to the
 	// device (SO_BINDTODEVICE).
 	Interface string `mapstructure:"interface"`
-	// Addresses maps node name to that node's IP on this link. Unicast:
+	// Addresses maps node name (case kept, as in Nodes) to that node's IP
+	// on this link. Unicast:
 	// required for both nodes (local bind, peer destination). Other modes:
 	// optional local bind address.
 	Addresses map[string]string `mapstructure:"addresses"`
@@ -234,9 +235,16 @@ func Parse(data []byte, opt Options) (*Config, error) {
 	cfg := DefaultConfig()
 	err := v.Unmarshal(&cfg, func(dc *mapstructure.DecoderConfig) {
 		dc.ErrorUnused = true // a misspelt key must not be silently ignored
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(unitlessDurationHook, dc.DecodeHook)
 	})
 	if err != nil {
+		if e := explainDecode(err); e != err {
+			return nil, e
+		}
 		return nil, fmt.Errorf("decode: %w (check key names against the documentation of ha/config)", err)
+	}
+	if err := restoreNodeKeys(data, &cfg); err != nil {
+		return nil, err
 	}
 	if opt.Node != "" {
 		cfg.Node = opt.Node
@@ -354,6 +362,11 @@ func (l *Link) resolve(self, peer string) error {
 	}
 	for n := range l.Addresses {
 		if n != self && n != peer {
+			for _, want := range []string{self, peer} {
+				if strings.EqualFold(n, want) {
+					return fmt.Errorf("addresses: node %q is not in nodes (%q, %q): node names keep their case, write %q", n, self, peer, want)
+				}
+			}
 			return fmt.Errorf("addresses: node %q is not in nodes (%q, %q): fix the key", n, self, peer)
 		}
 	}

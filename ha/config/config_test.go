@@ -153,3 +153,50 @@ func TestReadKey(t *testing.T) {
 	_, err = ReadKey("")
 	require.ErrorContains(t, err, "key_file")
 }
+
+// The seed's node names are mixed case; viper lowercases map keys, which
+// broke a unicast link's addresses (node "mqslave" is not in nodes).
+func TestParseMixedCaseNodes(t *testing.T) {
+	kf := keyFile(t, 0o600, "0123456789abcdef0123")
+	doc := fmt.Sprintf(`
+nodes: [MQMaster, MQSlave]
+node: MQSlave
+key_file: %s
+links: [{name: hb, mode: unicast, addresses: {MQMaster: 10.9.1.1, MQSlave: 10.9.1.2}}]
+failback: {preferred: MQMaster}
+`, kf)
+	c, err := Parse([]byte(doc), Options{})
+	require.NoError(t, err)
+	assert.Equal(t, "MQMaster", c.Peer)
+	assert.Equal(t, map[string]string{"MQMaster": "10.9.1.1", "MQSlave": "10.9.1.2"}, c.Links[0].Addresses)
+	assert.Equal(t, "10.9.1.2", c.Links[0].Local.String())
+	assert.Equal(t, "10.9.1.1", c.Links[0].Peer.String())
+
+	// Negative controls: a key in the wrong case is not the node, and says so;
+	// two spellings of one node are refused.
+	_, err = Parse([]byte(replace(doc, "MQSlave: 10.9.1.2", "mqslave: 10.9.1.2")), Options{})
+	assert.ErrorContains(t, err, `node "mqslave" is not in nodes ("MQSlave", "MQMaster"): node names keep their case, write "MQSlave"`)
+	_, err = Parse([]byte(replace(doc, "MQSlave: 10.9.1.2", "MQSlave: 10.9.1.2, mqslave: 10.9.1.3")), Options{})
+	assert.ErrorContains(t, err, "differ only in case")
+}
+
+// A duration without a unit is refused with the key and the fix: "30" is
+// 30ns to Go and 30 s to a heartbeat user.
+func TestParseUnitlessDuration(t *testing.T) {
+	kf := keyFile(t, 0o600, "0123456789abcdef0123")
+	for _, tc := range []struct{ desc, old, new, want string }{
+		{"int", "deadtime: 500ms", "deadtime: 30", `timing.deadtime: 30 has no unit: write "30s"`},
+		{"float", "keepalive: 100ms", "keepalive: 1.5", `timing.keepalive: 1.5 has no unit: write "1.5s"`},
+		{"quoted", "initdead: 2s", `initdead: "120"`, `timing.initdead: 120 has no unit: write "120s"`},
+		{"resource", "monitor: {interval: 1s}", "monitor: {interval: 10}", `resources[0].monitor.interval: 10 has no unit: write "10s"`},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			_, err := Parse([]byte(replace(fmt.Sprintf(good, kf), tc.old, tc.new)), Options{})
+			assert.ErrorContains(t, err, tc.want)
+		})
+	}
+	// Negative control: with units (and a bare 0, the default) it loads.
+	c, err := Parse([]byte(replace(fmt.Sprintf(good, kf), "max_restarts: 3,", "max_restarts: 3, start_timeout: 0,")), Options{})
+	require.NoError(t, err)
+	assert.Equal(t, 500*time.Millisecond, c.Timing.DeadTime)
+}

@@ -20,8 +20,9 @@ import (
 // (Peer, Key, a link's Local and Peer) are not written; the key stays in
 // KeyFile. Durations are written as "1.5s", in config order.
 //
-// Map keys (link addresses, resource params) must be lowercase: Parse
-// reads them through viper, which lowercases keys.
+// Resource params keys must be lowercase: Parse reads them through viper,
+// which lowercases keys. Link addresses keep their case (node names; Parse
+// restores them from the YAML).
 func (c Config) Marshal() ([]byte, error) {
 	n, err := encodeNode(reflect.ValueOf(c), "config")
 	if err != nil {
@@ -111,7 +112,8 @@ func encodeNode(v reflect.Value, path string) (*yaml.Node, error) {
 		slices.Sort(keys)
 		m := &yaml.Node{Kind: yaml.MappingNode}
 		for _, k := range keys {
-			if k != strings.ToLower(k) {
+			nodeKeyed := strings.HasSuffix(path, ".addresses") // see restoreNodeKeys
+			if k != strings.ToLower(k) && !nodeKeyed {
 				return nil, fmt.Errorf("%s: key %q has upper case letters, which loading lowercases: use %q", path, k, strings.ToLower(k))
 			}
 			val, err := scalar(v.MapIndex(reflect.ValueOf(k).Convert(v.Type().Key())).Interface())

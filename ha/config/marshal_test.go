@@ -61,7 +61,34 @@ func TestMarshalValueUsesDefaults(t *testing.T) {
 }
 
 func TestMarshalRefusesUpperCaseKeys(t *testing.T) {
-	c := Config{Links: []Link{{Addresses: map[string]string{"Alpha": "10.1.0.1"}}}}
+	c := Config{Resources: []resource.Spec{{Type: "configtest", Name: "r", Params: map[string]string{"Flag": "x"}}}}
 	_, err := c.Marshal()
-	assert.ErrorContains(t, err, `use "alpha"`)
+	assert.ErrorContains(t, err, `use "flag"`)
+}
+
+// Node names keep their case through Marshal and Parse (heartbeat's
+// `node MQMaster`), link addresses included.
+func TestMarshalRoundTripMixedCaseNodes(t *testing.T) {
+	kf := keyFile(t, 0o600, "0123456789abcdef0123")
+	c := Config{
+		Nodes:    []string{"MQMaster", "MQSlave"},
+		Node:     "MQSlave",
+		KeyFile:  kf,
+		Links:    []Link{{Name: "hb", Mode: ModeUnicast, Addresses: map[string]string{"MQMaster": "10.1.0.1", "MQSlave": "10.1.0.2"}}},
+		Failback: Failback{Preferred: "MQMaster"},
+	}
+	b, err := c.Marshal()
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "MQMaster: 10.1.0.1")
+	back, err := Parse(b, Options{})
+	require.NoError(t, err, string(b))
+	assert.Equal(t, c.Links[0].Addresses, back.Links[0].Addresses)
+	assert.Equal(t, "MQMaster", back.Peer)
+	assert.Equal(t, "10.1.0.2", back.Links[0].Local.String())
+	assert.Equal(t, "10.1.0.1", back.Links[0].Peer.String())
+	again, err := back.Marshal()
+	require.NoError(t, err)
+	back2, err := Parse(again, Options{})
+	require.NoError(t, err, string(again))
+	assert.Equal(t, *back, *back2)
 }
