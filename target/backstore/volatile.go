@@ -182,7 +182,9 @@ const (
 type CutReport struct {
 	// Pending writes were in the cache; Persisted of them reached the
 	// file (Torn of those only in part); the rest were lost.
-	Pending, Persisted, Torn int
+	Pending   int `json:"pending"`
+	Persisted int `json:"persisted"`
+	Torn      int `json:"torn"`
 }
 
 // CutStep is one unsynced write a power cut persists: the index of the

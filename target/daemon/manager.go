@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/tandem-ha/tandem/target/admin"
+	"github.com/tandem-ha/tandem/target/audit"
 	"github.com/tandem-ha/tandem/target/backstore"
 	"github.com/tandem-ha/tandem/target/config"
 	"github.com/tandem-ha/tandem/target/iscsi"
@@ -45,6 +46,21 @@ type managedTarget struct {
 type managedLUN struct {
 	cfg config.LUN
 	lu  *scsi.LU
+	// audit is the LU's write witness when cfg.Audit is set.
+	audit *audit.Writer
+	// cache is the volatile cache under the LU when cfg.Cache is
+	// volatile (the power-cut target).
+	cache *backstore.Volatile
+}
+
+// close closes the LU, then its audit stream.
+func (l *managedLUN) close() error {
+	err := l.lu.Close()
+	if l.audit != nil {
+		l.lu.SetAuditor(nil)
+		err = errors.Join(err, l.audit.Close())
+	}
+	return err
 }
 
 // NewManager returns a Manager serving through srv.
@@ -115,28 +131,48 @@ func (m *Manager) openLUN(mt *managedTarget, l config.LUN) error {
 	if _, ok := mt.luns[l.ID]; ok {
 		return fmt.Errorf("lun %d: %w: already exists", l.ID, admin.ErrConflict)
 	}
-	lu, err := m.newLU(mt, l)
+	lu, cache, err := m.newLU(mt, l)
 	if err != nil {
 		return err
 	}
+	ml := &managedLUN{cfg: l, lu: lu, cache: cache}
+	if l.Audit != "" {
+		if ml.audit, err = audit.OpenFile(l.Audit, 0); err != nil {
+			_ = lu.Close()
+			return fmt.Errorf("lun %d: %w", l.ID, err)
+		}
+		lu.SetAuditor(ml.audit)
+	}
 	if err := mt.scsi.AddLU(l.ID, lu); err != nil {
-		_ = lu.Close()
+		_ = ml.close()
 		return fmt.Errorf("lun %d: %w: %w", l.ID, admin.ErrConflict, err)
 	}
-	mt.luns[l.ID] = &managedLUN{cfg: l, lu: lu}
-	m.log.Info("lun added", "target", mt.name, "lun", l.ID, "path", l.Path, "size", lu.Size())
+	mt.luns[l.ID] = ml
+	m.log.Info("lun added", "target", mt.name, "lun", l.ID, "path", l.Path, "size", lu.Size(),
+		"audit", l.Audit, "cache", l.Cache)
 	return nil
 }
 
+// brokenFUAEnv names the test-only switch that makes a volatile cache
+// ignore FUA and SYNCHRONIZE CACHE (backstore.Options.TestBrokenSync):
+// the deliberately broken build the durability checker must catch.
+const brokenFUAEnv = "TANDEM_TEST_BROKEN_FUA"
+
 // newLU opens the backend of l and builds its LU, restoring the LUN's
-// reservation state.
-func (m *Manager) newLU(mt *managedTarget, l config.LUN) (*scsi.LU, error) {
-	be, err := backstore.Open(l.Path, backstore.Options{
-		ReadOnly: l.ReadOnly, Create: l.Size > 0, Size: l.Size,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("lun %d: open %s: %w", l.ID, l.Path, err)
+// reservation state. cache is the backend when it is a volatile cache.
+func (m *Manager) newLU(mt *managedTarget, l config.LUN) (lu *scsi.LU, cache *backstore.Volatile, err error) {
+	opts := backstore.Options{ReadOnly: l.ReadOnly, Create: l.Size > 0, Size: l.Size,
+		VolatileCache: l.Cache == config.CacheVolatile}
+	if opts.VolatileCache && os.Getenv(brokenFUAEnv) == "1" {
+		opts.TestBrokenSync = true
+		m.log.Warn("BROKEN BUILD FOR TESTS: FUA and SYNCHRONIZE CACHE do not flush the volatile cache",
+			"env", brokenFUAEnv, "lun", l.ID)
 	}
+	be, err := backstore.Open(l.Path, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lun %d: open %s: %w", l.ID, l.Path, err)
+	}
+	cache, _ = be.(*backstore.Volatile)
 	serial := l.Serial
 	if serial == "" {
 		serial = config.DefaultSerial(mt.name, l.ID)
@@ -146,22 +182,22 @@ func (m *Manager) newLU(mt *managedTarget, l config.LUN) (*scsi.LU, error) {
 		stateFile = prStateFile(m.stateDir, mt.name, l.ID)
 		if err := os.MkdirAll(filepath.Dir(stateFile), 0o700); err != nil {
 			_ = be.Close()
-			return nil, fmt.Errorf("lun %d: reservation state directory: %w", l.ID, err)
+			return nil, nil, fmt.Errorf("lun %d: reservation state directory: %w", l.ID, err)
 		}
 	}
-	lu, err := scsi.NewLU(scsi.LUConfig{BlockSize: l.BlockSize, Serial: serial, ReadOnly: l.ReadOnly,
+	lu, err = scsi.NewLU(scsi.LUConfig{BlockSize: l.BlockSize, Serial: serial, ReadOnly: l.ReadOnly,
 		Thin: l.Thin, WriteCache: l.WriteCache, StateFile: stateFile}, be)
 	if err != nil {
 		_ = be.Close()
-		return nil, fmt.Errorf("lun %d: %w", l.ID, err)
+		return nil, nil, fmt.Errorf("lun %d: %w", l.ID, err)
 	}
-	return lu, nil
+	return lu, cache, nil
 }
 
 func (m *Manager) closeTarget(mt *managedTarget) {
 	for id, l := range mt.luns {
 		_, _ = mt.scsi.RemoveLU(id)
-		_ = l.lu.Close()
+		_ = l.close()
 	}
 }
 
@@ -173,7 +209,7 @@ func (m *Manager) Close() error {
 	for _, mt := range m.targets {
 		for id, l := range mt.luns {
 			_, _ = mt.scsi.RemoveLU(id)
-			if err := l.lu.Close(); err != nil {
+			if err := l.close(); err != nil {
 				errs = append(errs, fmt.Errorf("close %s lun %d: %w", mt.name, id, err))
 			}
 		}
@@ -253,7 +289,7 @@ func (m *Manager) RemoveLUN(target string, id uint64) error {
 		return fmt.Errorf("remove lun %d: %w", id, err)
 	}
 	delete(mt.luns, id)
-	return l.lu.Close()
+	return l.close()
 }
 
 // ResizeLUN grows a file-backed LUN: the file is extended, then the LU
@@ -285,16 +321,27 @@ func (m *Manager) ResizeLUN(target string, id uint64, size int64) error {
 	}
 	cfg := l.cfg
 	cfg.Size = 0
-	lu, err := m.newLU(mt, cfg)
+	if l.cache != nil {
+		// The new LU reopens the file: what the old cache holds must be
+		// in it first.
+		if err := l.cache.Sync(); err != nil {
+			return fmt.Errorf("flush the volatile cache before resize: %w", err)
+		}
+	}
+	lu, cache, err := m.newLU(mt, cfg)
 	if err != nil {
 		return fmt.Errorf("reopen after resize: %w", err)
+	}
+	if l.audit != nil {
+		lu.SetAuditor(l.audit)
 	}
 	old, err := mt.scsi.ReplaceLU(id, lu)
 	if err != nil {
 		_ = lu.Close()
 		return fmt.Errorf("swap lun %d after resize: %w", id, err)
 	}
-	l.lu = lu
+	l.lu, l.cache = lu, cache
+	old.SetAuditor(nil)
 	if err := old.Close(); err != nil {
 		m.log.Warn("closing the LU replaced by a resize", "target", target, "lun", id, "err", err)
 	}

@@ -80,7 +80,7 @@ func run(ctx context.Context, cfgPath string, level slog.Level) error {
 			shutdown(srv, log)
 			return err
 		}
-		api = &http.Server{Handler: admin.NewHandler(mgr, log), ReadHeaderTimeout: 10 * time.Second}
+		api = &http.Server{Handler: daemon.NewAPIHandler(mgr, log), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := api.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("admin api stopped", "err", err)
