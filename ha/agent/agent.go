@@ -290,10 +290,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case r := <-a.results:
 			a.finished(r)
 		case c := <-a.cmds:
-			for _, ev := range c.pre {
-				a.step(ev)
-			}
-			c.done <- refusal(a.step(fsm.Command{Kind: c.kind}))
+			c.done <- a.handle(c)
 		}
 	}
 }
@@ -310,16 +307,12 @@ func (a *Agent) shutdown() error {
 		a.log.Warn("no hand-over on shutdown", "err", err)
 		grace = 0
 	}
-	deadline := time.NewTimer(grace)
-	defer deadline.Stop()
-	tick := time.NewTicker(a.tickEvery())
+	deadline := a.now() + grace
+	tick := a.clk.NewTicker(a.tickEvery())
 	defer tick.Stop()
-wait:
-	for grace > 0 && a.busy() {
+	for grace > 0 && a.busy() && a.now() < deadline {
 		select {
-		case <-deadline.C:
-			break wait
-		case <-tick.C:
+		case <-tick.C():
 			a.step(fsm.Tick{Now: a.now()})
 		case d := <-a.inbox:
 			a.receive(d)
@@ -332,7 +325,7 @@ wait:
 	var errs []error
 	for i := len(a.res) - 1; i >= 0; i-- {
 		s := a.cfg.Resources[i]
-		ctx, cancel := context.WithTimeout(resource.WithEnv(context.Background(), a.env), s.StopTimeout)
+		ctx, cancel := clock.WithTimeout(resource.WithEnv(context.Background(), a.env), a.clk, s.StopTimeout)
 		err := a.res[i].Stop(ctx)
 		cancel()
 		if err != nil {
@@ -361,28 +354,9 @@ func (a *Agent) busy() bool {
 
 // Command hands an operator command to the machine.
 func (a *Agent) Command(ctx context.Context, c control.Command) error {
-	var k fsm.CommandKind
-	switch c {
-	case control.CmdStandby:
-		k = fsm.CmdStandby
-	case control.CmdTakeover:
-		k = fsm.CmdTakeover
-	case control.CmdMaintenanceOn:
-		k = fsm.CmdMaintenanceOn
-	case control.CmdMaintenanceOff:
-		k = fsm.CmdMaintenanceOff
-	case control.CmdRejoin:
-		k = fsm.CmdRejoin
-	default:
-		return fmt.Errorf("%w %q", control.ErrUnknownCommand, c)
-	}
-	req := cmdReq{kind: k, done: make(chan error, 1)}
-	if k == fsm.CmdRejoin {
-		h, err := a.holder(ctx)
-		if err != nil {
-			return fmt.Errorf("rejoin: cannot read who holds the reservation: %w", err)
-		}
-		req.pre = append(req.pre, fsm.ReservationHolder{Node: h})
+	req, err := a.request(ctx, c)
+	if err != nil {
+		return err
 	}
 	select {
 	case a.cmds <- req:
@@ -399,6 +373,43 @@ func (a *Agent) Command(ctx context.Context, c control.Command) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// request prepares operator command c for the loop (handle): rejoin
+// first reads who holds the reservation.
+func (a *Agent) request(ctx context.Context, c control.Command) (cmdReq, error) {
+	var k fsm.CommandKind
+	switch c {
+	case control.CmdStandby:
+		k = fsm.CmdStandby
+	case control.CmdTakeover:
+		k = fsm.CmdTakeover
+	case control.CmdMaintenanceOn:
+		k = fsm.CmdMaintenanceOn
+	case control.CmdMaintenanceOff:
+		k = fsm.CmdMaintenanceOff
+	case control.CmdRejoin:
+		k = fsm.CmdRejoin
+	default:
+		return cmdReq{}, fmt.Errorf("%w %q", control.ErrUnknownCommand, c)
+	}
+	req := cmdReq{kind: k, done: make(chan error, 1)}
+	if k == fsm.CmdRejoin {
+		h, err := a.holder(ctx)
+		if err != nil {
+			return cmdReq{}, fmt.Errorf("rejoin: cannot read who holds the reservation: %w", err)
+		}
+		req.pre = append(req.pre, fsm.ReservationHolder{Node: h})
+	}
+	return req, nil
+}
+
+// handle steps a command in the loop and returns the machine's refusal.
+func (a *Agent) handle(c cmdReq) error {
+	for _, ev := range c.pre {
+		a.step(ev)
+	}
+	return refusal(a.step(fsm.Command{Kind: c.kind}))
 }
 
 // step feeds one event to the machine and carries out its actions, which

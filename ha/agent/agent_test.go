@@ -15,7 +15,9 @@ import (
 
 	"github.com/tandem-ha/tandem/ha/config"
 	"github.com/tandem-ha/tandem/ha/control"
+	"github.com/tandem-ha/tandem/ha/fsm"
 	"github.com/tandem-ha/tandem/ha/heartbeat"
+	"github.com/tandem-ha/tandem/ha/internal/clock"
 	"github.com/tandem-ha/tandem/ha/link"
 	"github.com/tandem-ha/tandem/ha/resource"
 )
@@ -56,17 +58,42 @@ func (f *fakeRes) Monitor(context.Context) (resource.Status, error) {
 	return resource.StatusStopped, nil
 }
 
+// The pair runs in lockstep on a fake clock: the test is the agents' loop
+// (what Run does with its select, done in a fixed order), so no assertion
+// depends on the scheduler. Each quantum of fake time, every started node
+// ticks when a tick is due, runs a disk heartbeat round when one is due,
+// and every datagram, resource result and command is handled before time
+// moves on. Datagrams take latency (fake time) from sender to receiver.
+const (
+	quantum = time.Millisecond
+	latency = 2 * time.Millisecond
+)
+
 type node struct {
-	a      *Agent
-	res    []*fakeRes
-	cancel context.CancelFunc
-	done   chan error
-	fenced atomic.Int32
+	a       *Agent
+	res     []*fakeRes
+	fenced  atomic.Int32
+	inbox   chan link.Datagram
+	arbiter bool
+	started bool
+	// detached: the node runs its own loop (Run); the lockstep leaves it
+	// alone.
+	detached bool
+}
+
+type delivery struct {
+	to int
+	at time.Duration
+	d  link.Datagram
 }
 
 type pair struct {
-	nodes [2]*node
-	links [2][2]*link.Mem // [link][node]
+	t      *testing.T
+	clk    *clock.Fake
+	t0     time.Time
+	nodes  [2]*node
+	links  [2][2]*link.Mem // [link][node]
+	flight []delivery
 }
 
 var names = [2]string{"alpha", "beta"}
@@ -97,18 +124,21 @@ func logger(t *testing.T) *slog.Logger {
 }
 
 func newPair(t *testing.T, opts ...func(i int, o *Options)) *pair {
-	p := &pair{}
+	p := &pair{t: t, clk: clock.NewFake(time.Unix(1000, 0))}
+	p.t0 = p.clk.Now()
 	inbox := [2]chan link.Datagram{make(chan link.Datagram, 64), make(chan link.Datagram, 64)}
 	for l := range 2 {
 		p.links[l][0], p.links[l][1] = link.MemPair(l, inbox[0], inbox[1])
 	}
 	for i := range 2 {
-		n := &node{res: []*fakeRes{{name: "vip"}, {name: "svc"}}, done: make(chan error, 1)}
+		n := &node{res: []*fakeRes{{name: "vip"}, {name: "svc"}}, inbox: inbox[i]}
 		o := Options{
 			Transports: []link.Transport{p.links[0][i], p.links[1][i]},
 			Inbox:      inbox[i],
 			Resources:  []resource.Resource{n.res[0], n.res[1]},
 			Fence:      func(string) { n.fenced.Add(1) },
+			Clock:      p.clk,
+			Boot:       uint64(i + 1),
 			Log:        logger(t),
 		}
 		for _, f := range opts {
@@ -116,114 +146,246 @@ func newPair(t *testing.T, opts ...func(i int, o *Options)) *pair {
 		}
 		a, err := New(testConfig(i), o)
 		require.NoError(t, err)
+		if o.Arbiter != nil {
+			a.dhb.SetDevice(o.Arbiter)
+			n.arbiter = true
+		}
 		n.a = a
 		p.nodes[i] = n
 	}
+	t.Cleanup(p.stop)
 	return p
 }
 
-func (p *pair) start(t *testing.T, i int) {
+// start starts node i, as Run does: a first tick.
+func (p *pair) start(i int) {
 	n := p.nodes[i]
-	ctx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
-	go func() { n.done <- n.a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-n.done })
+	n.started = true
+	n.a.step(fsm.Tick{Now: n.a.now()})
+	p.settle()
+}
+
+func (p *pair) elapsed() time.Duration { return p.clk.Now().Sub(p.t0) }
+
+// live reports whether the lockstep drives node i.
+func (p *pair) live(i int) bool { return p.nodes[i].started && !p.nodes[i].detached }
+
+// settle handles everything pending at the current instant: arrived
+// datagrams and finished resource operations, until nothing is left.
+func (p *pair) settle() {
+	for busy := true; busy; {
+		busy = false
+		for i, n := range p.nodes {
+			if n.detached {
+				continue
+			}
+			for len(n.inbox) > 0 {
+				d := <-n.inbox
+				if n.started {
+					p.flight = append(p.flight, delivery{to: i, at: p.elapsed() + latency, d: d})
+				}
+			}
+			if !n.started {
+				continue
+			}
+			for len(n.a.running) > 0 { // fake resources answer at once
+				n.a.finished(<-n.a.results)
+				busy = true
+			}
+		}
+		rest := p.flight[:0]
+		var due []delivery
+		for _, f := range p.flight {
+			if f.at <= p.elapsed() {
+				due = append(due, f)
+			} else {
+				rest = append(rest, f)
+			}
+		}
+		p.flight = rest
+		for _, f := range due {
+			if p.live(f.to) {
+				p.nodes[f.to].a.receive(f.d)
+				busy = true
+			}
+		}
+	}
+}
+
+// advance moves fake time by one quantum and runs what comes due.
+func (p *pair) advance() {
+	p.clk.Advance(quantum)
+	for i, n := range p.nodes {
+		if !p.live(i) {
+			continue
+		}
+		now := n.a.now()
+		if now%n.a.tickEvery() == 0 {
+			n.a.step(fsm.Tick{Now: now})
+		}
+		if n.arbiter && now%n.a.cfg.Timing.Keepalive == 0 {
+			n.a.diskResult(n.a.dhb.Round(context.Background()))
+		}
+	}
+	p.settle()
+}
+
+// run lets d of fake time pass.
+func (p *pair) run(d time.Duration) {
+	for end := p.elapsed() + d; p.elapsed() < end; {
+		p.advance()
+	}
+}
+
+// until runs until cond holds, failing after limit of fake time.
+func (p *pair) until(limit time.Duration, cond func() bool, msg string, args ...any) {
+	p.t.Helper()
+	for end := p.elapsed() + limit; !cond(); p.advance() {
+		if p.elapsed() >= end {
+			require.FailNowf(p.t, "condition never satisfied", "after %v of fake time: "+msg, append([]any{limit}, args...)...)
+		}
+	}
 }
 
 func (p *pair) state(i int) string { return p.nodes[i].a.Status().Node.State }
 
-func waitState(t *testing.T, p *pair, i int, want string) {
-	t.Helper()
-	require.Eventually(t, func() bool { return p.state(i) == want }, 5*time.Second, 5*time.Millisecond,
-		"%s: state %s, want %s", names[i], p.state(i), want)
+// waitStates runs until alpha and beta are in states s0 and s1.
+func (p *pair) waitStates(s0, s1 string) {
+	p.t.Helper()
+	p.until(5*time.Second, func() bool { return p.state(0) == s0 && p.state(1) == s1 },
+		"alpha %s, beta %s; want %s, %s", p.state(0), p.state(1), s0, s1)
+}
+
+// command runs an operator command on node i as the loop would.
+func (p *pair) command(i int, c control.Command) error {
+	req, err := p.nodes[i].a.request(context.Background(), c)
+	if err == nil {
+		err = p.nodes[i].a.handle(req)
+	}
+	p.settle()
+	return err
+}
+
+// detach hands node i to its own Run; cancel ends it, the error arrives
+// on the returned channel.
+func (p *pair) detach(i int) (cancel context.CancelFunc, done chan error) {
+	n := p.nodes[i]
+	n.detached = true
+	ctx, cancel := context.WithCancel(context.Background())
+	done = make(chan error, 1)
+	go func() { done <- n.a.Run(ctx) }()
+	return cancel, done
+}
+
+// stop closes the links of the nodes the lockstep drives (Run closes its
+// own).
+func (p *pair) stop() {
+	for _, n := range p.nodes {
+		if n.started && !n.detached {
+			n.a.closeLinks()
+		}
+	}
 }
 
 func TestPairElectsPreferredAndMovesOnStandby(t *testing.T) {
 	p := newPair(t)
-	p.start(t, 1)
-	p.start(t, 0)
-	waitState(t, p, 0, "active")
-	waitState(t, p, 1, "standby")
+	p.start(1)
+	p.start(0)
+	p.waitStates("active", "standby")
 	a := p.nodes[0]
 	assert.True(t, a.res[0].running.Load())
 	assert.True(t, a.res[1].running.Load())
 
-	require.Eventually(t, func() bool {
+	p.until(time.Second, func() bool {
 		st := a.a.Status()
 		return st.Peer.Alive && st.Links[0].Up && st.Links[0].RTT > 0 && st.Links[1].RTT > 0
-	}, 2*time.Second, 5*time.Millisecond)
+	}, "round-trip times measured")
 	st := a.a.Status()
 	assert.Equal(t, "standby", st.Peer.State)
-	assert.Less(t, st.Links[0].RTT, 50*time.Millisecond, "rtt excludes the peer's hold time")
+	assert.Equal(t, 2*latency, st.Links[0].RTT, "rtt is both latencies, without the peer's hold time")
 	assert.Positive(t, st.Links[0].Received)
 	assert.Equal(t, "running", st.Resources[1].State)
 
-	ctx := context.Background()
-	require.NoError(t, a.a.Command(ctx, control.CmdStandby))
-	waitState(t, p, 1, "active")
-	waitState(t, p, 0, "standby")
+	require.NoError(t, p.command(0, control.CmdStandby))
+	p.waitStates("standby", "active")
 	assert.False(t, a.res[0].running.Load())
 	assert.True(t, p.nodes[1].res[0].running.Load())
 
 	// Standby on a node that holds nothing while the peer is active is a
 	// no-op; takeover moves the group back.
-	require.NoError(t, a.a.Command(ctx, control.CmdTakeover))
-	waitState(t, p, 0, "active")
-	waitState(t, p, 1, "standby")
+	require.NoError(t, p.command(0, control.CmdTakeover))
+	p.waitStates("active", "standby")
 
-	// A graceful stop of the active agent hands the group over.
-	a.cancel()
-	require.NoError(t, <-a.done)
-	a.done <- nil // for Cleanup
+	// A graceful stop of the active agent (its own Run, cancelled) hands
+	// the group over. Whatever the scheduler does, Run returns once its
+	// grace has passed in fake time, and beta ends up with the group.
+	cancel, done := p.detach(0)
+	cancel()
+	var err error
+	for ran := true; ran; {
+		select {
+		case err = <-done:
+			ran = false
+		default:
+			p.advance()
+		}
+	}
+	require.NoError(t, err)
 	assert.False(t, a.res[0].running.Load())
-	waitState(t, p, 1, "active")
+	assert.False(t, a.res[1].running.Load())
+	p.until(5*time.Second, func() bool { return p.state(1) == "active" }, "beta takes the group")
 }
 
 func TestPartitionOnOneLinkKeepsGroupDeathOfAllMovesIt(t *testing.T) {
 	p := newPair(t)
-	p.start(t, 0)
-	p.start(t, 1)
-	waitState(t, p, 0, "active")
-	waitState(t, p, 1, "standby")
+	p.start(0)
+	p.start(1)
+	p.waitStates("active", "standby")
+	dead := testConfig(0).Timing.DeadTime
 
 	p.links[0][0].SetDown(true) // dedicated cable cut
-	time.Sleep(5 * testConfig(0).Timing.DeadTime)
+	p.run(5 * dead)
 	assert.Equal(t, "active", p.state(0))
 	assert.Equal(t, "standby", p.state(1))
-	require.Eventually(t, func() bool { return !p.nodes[1].a.Status().Links[0].Up }, time.Second, 5*time.Millisecond)
+	assert.False(t, p.nodes[1].a.Status().Links[0].Up)
+	assert.True(t, p.nodes[1].a.Status().Links[1].Up)
 
 	p.links[1][0].SetDown(true) // and the public network: alpha is dead to beta
-	waitState(t, p, 1, "active")
+	cut := p.elapsed()
+	p.until(2*dead, func() bool { return p.state(1) == "active" }, "beta takes over")
+	// Deadtime counts from the last heartbeat heard: sent up to a
+	// keepalive before the cut, heard latency after it was sent.
+	keep, tick := testConfig(0).Timing.Keepalive, p.nodes[1].a.tickEvery()
+	assert.GreaterOrEqual(t, p.elapsed()-cut, dead-keep+latency, "not before deadtime of silence")
+	assert.LessOrEqual(t, p.elapsed()-cut, dead+latency+tick, "within a tick of deadtime")
 	assert.Equal(t, uint64(1), p.nodes[1].a.Status().Failovers)
 	assert.Equal(t, "dead", p.nodes[1].a.Status().Peer.State)
 }
 
 func TestMonitorFailureRestartsThenFailsOver(t *testing.T) {
 	p := newPair(t)
-	p.start(t, 0)
-	p.start(t, 1)
-	waitState(t, p, 0, "active")
-	waitState(t, p, 1, "standby")
+	p.start(0)
+	p.start(1)
+	p.waitStates("active", "standby")
 	svc := p.nodes[0].res[1]
 	svc.failMonitor.Store(true)
-	waitState(t, p, 1, "active")
+	p.until(5*time.Second, func() bool { return p.state(1) == "active" }, "beta takes over")
 	assert.GreaterOrEqual(t, svc.starts.Load(), int32(2), "restarted locally first")
 	assert.False(t, svc.running.Load())
+	assert.Zero(t, p.nodes[1].a.Status().Failovers, "a hand-over, not a failover")
 }
 
 func TestStopFailureFences(t *testing.T) {
 	p := newPair(t)
-	p.start(t, 0)
-	p.start(t, 1)
-	waitState(t, p, 0, "active")
-	waitState(t, p, 1, "standby")
+	p.start(0)
+	p.start(1)
+	p.waitStates("active", "standby")
 	p.nodes[0].res[0].failStop.Store(true)
-	require.NoError(t, p.nodes[0].a.Command(context.Background(), control.CmdStandby))
-	waitState(t, p, 0, "fenced")
+	require.NoError(t, p.command(0, control.CmdStandby))
+	p.until(5*time.Second, func() bool { return p.state(0) == "fenced" }, "alpha fences itself")
 	assert.Equal(t, int32(1), p.nodes[0].fenced.Load())
-	err := p.nodes[0].a.Command(context.Background(), control.CmdTakeover)
+	err := p.command(0, control.CmdTakeover)
 	require.ErrorContains(t, err, "command refused")
-	p.nodes[0].res[0].failStop.Store(false) // let Cleanup's shutdown finish
 }
 
 func TestDropsForgedForeignReplayed(t *testing.T) {

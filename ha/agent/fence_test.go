@@ -18,14 +18,12 @@ import (
 
 func TestStorageFencingStopsGroupUntilRejoin(t *testing.T) {
 	p := newPair(t)
-	p.start(t, 0)
-	p.start(t, 1)
-	waitState(t, p, 0, "active")
-	waitState(t, p, 1, "standby")
+	p.start(0)
+	p.start(1)
+	p.waitStates("active", "standby")
 	a := p.nodes[0]
 	a.res[0].fencedMon.Store(true) // beta preempted alpha's key
-	waitState(t, p, 0, "fenced")
-	require.Eventually(t, func() bool { return a.fenced.Load() == 1 }, 2*time.Second, 5*time.Millisecond, "self-fence action ran")
+	p.until(5*time.Second, func() bool { return p.state(0) == "fenced" && a.fenced.Load() == 1 }, "alpha fenced, self-fence action ran")
 	assert.False(t, a.res[0].running.Load())
 	assert.False(t, a.res[1].running.Load())
 	st := a.a.Status()
@@ -34,16 +32,15 @@ func TestStorageFencingStopsGroupUntilRejoin(t *testing.T) {
 	assert.Equal(t, fence.FormatKey(fence.Key("unit", "alpha")), st.Node.Key)
 	v, _ := a.a.env.Get(iscsi.FencedKey)
 	assert.Equal(t, "true", v, "the iscsi resource must not re-register")
-	waitState(t, p, 1, "active") // the fenced node yields once stopped
+	p.until(5*time.Second, func() bool { return p.state(1) == "active" }, "the fenced node yields once stopped")
 
-	ctx := context.Background()
-	require.ErrorContains(t, a.a.Command(ctx, control.CmdTakeover), "fenced")
+	require.ErrorContains(t, p.command(0, control.CmdTakeover), "fenced")
 	a.res[0].holder.Store(fence.Key("unit", "alpha"))
-	require.ErrorContains(t, a.a.Command(ctx, control.CmdRejoin), "peer does not hold")
+	require.ErrorContains(t, p.command(0, control.CmdRejoin), "peer does not hold")
 	a.res[0].holder.Store(fence.Key("unit", "beta"))
 	a.res[0].fencedMon.Store(false)
-	require.NoError(t, a.a.Command(ctx, control.CmdRejoin))
-	waitState(t, p, 0, "standby")
+	require.NoError(t, p.command(0, control.CmdRejoin))
+	p.waitStates("standby", "active")
 	_, ok := a.a.env.Get(iscsi.FencedKey)
 	assert.False(t, ok)
 }
@@ -81,18 +78,17 @@ func (m memDev) ReadAt(_ context.Context, p []byte, lba uint64, _ bool) error {
 func TestDiskHeartbeatKeepsPeerAliveWhenLinksCut(t *testing.T) {
 	disk := &memDisk{blocks: map[uint64][]byte{}}
 	p := newPair(t, func(_ int, o *Options) { o.Arbiter = memDev{d: disk} })
-	p.start(t, 0)
-	p.start(t, 1)
-	waitState(t, p, 0, "active")
-	waitState(t, p, 1, "standby")
-	require.Eventually(t, func() bool {
+	p.start(0)
+	p.start(1)
+	p.waitStates("active", "standby")
+	p.until(time.Second, func() bool {
 		d := p.nodes[1].a.Status().DiskHeartbeat
 		return d != nil && d.OK && d.PeerAlive && d.PeerSeq > 0 && d.PeerState == "active"
-	}, 2*time.Second, 5*time.Millisecond)
+	}, "beta reads alpha's disk slot")
 
 	p.links[0][0].SetDown(true)
 	p.links[1][0].SetDown(true) // alpha silent on every link, alive on the disk
-	time.Sleep(5 * testConfig(0).Timing.DeadTime)
+	p.run(5 * testConfig(0).Timing.DeadTime)
 	assert.Equal(t, "active", p.state(0))
 	assert.Equal(t, "standby", p.state(1), "no failover while the disk shows the peer")
 	st := p.nodes[1].a.Status()
