@@ -2,22 +2,28 @@ package vm
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
+
+	"github.com/tandem-ha/tandem/e2e/internal/netlab"
 )
 
-// DefaultSubnet is the lab's private subnet; the host takes .1 and guest
-// i (from 0) takes .11+i.
+// DefaultSubnet is the lab's private subnet; the host side takes .1 and
+// guest i (from 0) takes .11+i. It lives only inside the lab's network
+// namespace, so labs on the same subnet run side by side.
 var DefaultSubnet = netip.MustParsePrefix("10.213.7.0/24")
+
+// Names inside the lab's namespace: one bridge, one tap per guest.
+const (
+	hostNS = "host"
+	bridge = "tdm-br"
+)
 
 // LabOptions configure a Lab.
 type LabOptions struct {
@@ -37,13 +43,17 @@ type LabOptions struct {
 	Logger *slog.Logger
 }
 
-// Lab is a bridge plus the guests on it. Close tears down everything it
-// made, also when called from a signal handler.
+// Lab is a network namespace holding a bridge with the host side's
+// address, the guests' taps on it, the guests' qemu processes and the
+// host-side processes of a test (Host): nothing of it is in the root
+// namespace. Close tears down everything it made, also when called from a
+// signal handler.
 type Lab struct {
-	opts   LabOptions
-	log    *slog.Logger
-	Bridge *Bridge
-	id     string
+	opts LabOptions
+	log  *slog.Logger
+	net  *netlab.Lab
+	// HostAddr is the host side's address on the bridge, e.g. 10.213.7.1/24.
+	HostAddr netip.Prefix
 
 	mu      sync.Mutex
 	guests  []*VM
@@ -56,7 +66,7 @@ type Lab struct {
 	closeDone chan struct{}
 }
 
-// NewLab creates the bridge (named tdm-br-<random>) with the host at .1.
+// NewLab creates the namespace and its bridge, with the host side at .1.
 func NewLab(ctx context.Context, o LabOptions) (*Lab, error) {
 	if o.Subnet == (netip.Prefix{}) {
 		o.Subnet = DefaultSubnet
@@ -65,10 +75,11 @@ func NewLab(ctx context.Context, o LabOptions) (*Lab, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var r [2]byte
-	_, _ = rand.Read(r[:])
-	id := hex.EncodeToString(r[:])
-	l := &Lab{opts: o, log: log, id: id, closeDone: make(chan struct{})}
+	host, err := HostAddr(o.Subnet)
+	if err != nil {
+		return nil, err
+	}
+	l := &Lab{opts: o, log: log, HostAddr: host, closeDone: make(chan struct{})}
 	if o.HandleSignals {
 		ch := make(chan os.Signal, 1)
 		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
@@ -84,50 +95,30 @@ func NewLab(ctx context.Context, o LabOptions) (*Lab, error) {
 			}
 		}()
 	}
-	host, err := HostAddr(o.Subnet)
+	n, err := netlab.Build(netlab.Topology{
+		Prefix:     "tdmv",
+		Namespaces: []string{hostNS},
+		// Snooping stays on, the kernel's default: guests use no multicast.
+		Bridges: []netlab.Bridge{{NS: hostNS, Name: bridge, Addr: host, Snooping: true}},
+	})
 	if err != nil {
 		l.Close()
-		return nil, err
-	}
-	if err := subnetFree(o.Subnet); err != nil {
-		l.Close()
-		return nil, err
-	}
-	b, err := CreateBridge(ctx, "tdm-br-"+id, host)
-	if err != nil {
-		l.Close()
-		return nil, err
+		return nil, fmt.Errorf("vm: %w", err)
 	}
 	l.mu.Lock()
-	l.Bridge = b
+	l.net = n
 	l.mu.Unlock()
-	log.Info("bridge up", "bridge", b.Name, "host", host.String())
+	log.Info("bridge up", "netns", n.Netns(hostNS), "bridge", bridge, "host", host.String())
 	return l, nil
 }
 
-// subnetFree fails when an interface already has an address in subnet: a
-// second bridge there would make routing to the guests ambiguous. It is
-// usually a bridge left by a run that was killed with SIGKILL.
-func subnetFree(subnet netip.Prefix) error {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return fmt.Errorf("vm: list interfaces: %w", err)
-	}
-	for _, ifc := range ifs {
-		addrs, _ := ifc.Addrs()
-		for _, a := range addrs {
-			ipn, ok := a.(*net.IPNet)
-			if !ok {
-				continue
-			}
-			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && subnet.Contains(ip.Unmap()) {
-				return fmt.Errorf("vm: %s already has %s in the lab subnet %s: if a killed run left it, delete it with `ip link del %s`, or pick another subnet",
-					ifc.Name, ipn, subnet, ifc.Name)
-			}
-		}
-	}
-	return nil
-}
+// Host is the lab namespace's node: run the test's host-side processes
+// (a target) with Host().Start, open its sockets with Host().Do and
+// connect from it with Host().DialContext.
+func (l *Lab) Host() *netlab.Node { return l.net.Node(hostNS) }
+
+// Netns is the name of the lab's network namespace.
+func (l *Lab) Netns() string { return l.net.Netns(hostNS) }
 
 // HostAddr is the host's address on subnet: .1 with the subnet's length.
 func HostAddr(subnet netip.Prefix) (netip.Prefix, error) {
@@ -171,9 +162,13 @@ func (l *Lab) AddGuest(ctx context.Context, name string, g GuestOptions) (*VM, e
 	if err != nil {
 		return nil, err
 	}
+	tap := fmt.Sprintf("tdm-t%d", i)
+	if err := l.net.AddTap(netlab.Tap{NS: hostNS, Name: tap, Bridge: bridge}); err != nil {
+		return nil, fmt.Errorf("vm: %w", err)
+	}
 	v, err := Start(ctx, Config{
 		Name: name, Image: l.opts.Image, Dir: l.opts.Dir, MemoryMiB: g.MemoryMiB, Accel: l.opts.Accel,
-		Bridge: l.Bridge, Tap: fmt.Sprintf("tdm-t%s-%d", l.id, i), IP: ip, IQN: g.IQN,
+		Netns: l.net.Netns(hostNS), Tap: tap, IP: ip, IQN: g.IQN,
 		NoISCSID: g.NoISCSID, Logger: l.log,
 	})
 	if err != nil {
@@ -204,7 +199,8 @@ func (l *Lab) Defer(f func()) {
 	}
 }
 
-// Close kills every guest and deletes the bridge. Safe to call twice and
+// Close runs the deferred teardown, kills every guest and deletes the
+// namespace with the bridge and taps. Safe to call twice and
 // from a signal handler.
 func (l *Lab) Close() error {
 	l.mu.Lock()
@@ -215,7 +211,7 @@ func (l *Lab) Close() error {
 	}
 	l.closed = true
 	defer close(l.closeDone)
-	guests, b, defers := l.guests, l.Bridge, l.defers
+	guests, n, defers := l.guests, l.net, l.defers
 	stop := l.stopSig
 	l.mu.Unlock()
 	for i := len(defers) - 1; i >= 0; i-- {
@@ -225,8 +221,8 @@ func (l *Lab) Close() error {
 	for _, g := range guests {
 		errs = append(errs, g.Close())
 	}
-	if b != nil {
-		errs = append(errs, b.Delete(context.Background()))
+	if n != nil {
+		errs = append(errs, n.Close())
 	}
 	if stop != nil {
 		stop()

@@ -79,7 +79,7 @@ func TestAddresses(t *testing.T) {
 
 func TestQemuArgs(t *testing.T) {
 	c := Config{Name: "g0", Image: &Image{Kernel: "/k/vmlinuz", Initrd: "/k/initrd.img"}, Dir: "/r",
-		Bridge: &Bridge{Name: "tdm-br-x"}, Tap: "tdm-tx-0", IP: netip.MustParsePrefix("10.213.7.11/24"), IQN: "iqn.x:g0"}
+		Netns: "tdmv0-host", Tap: "tdm-tx-0", IP: netip.MustParsePrefix("10.213.7.11/24"), IQN: "iqn.x:g0"}
 	require.NoError(t, c.defaults())
 	a := strings.Join(QemuArgs(c), " ")
 	for _, want := range []string{
@@ -98,7 +98,7 @@ func TestQemuArgs(t *testing.T) {
 
 	long := Config{Name: "g0", Image: c.Image, Dir: "/" + strings.Repeat("d", 120)}
 	assert.ErrorContains(t, long.defaults(), "shorter Dir")
-	bad := Config{Name: "g0", Image: c.Image, Dir: "/r", Bridge: c.Bridge, Tap: "a-very-long-tap-name"}
+	bad := Config{Name: "g0", Image: c.Image, Dir: "/r", Tap: "a-very-long-tap-name"}
 	assert.Error(t, bad.defaults())
 }
 

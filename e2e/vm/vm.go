@@ -15,8 +15,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/tandem-ha/tandem/e2e/internal/proc"
 )
 
 // Config describes one guest.
@@ -32,9 +33,11 @@ type Config struct {
 	// Accel is qemu's accelerator; default "tcg". KVM here is a nested PVM
 	// device that does not boot stock kernels, so TCG is the default.
 	Accel string
-	// Bridge, when set, gets a tap named Tap attached; nil = no network.
-	Bridge *Bridge
-	// Tap is the guest NIC's host side (at most 15 bytes).
+	// Netns is the named network namespace qemu runs in; "" is the
+	// caller's. The lab's namespace holds the bridge and the taps.
+	Netns string
+	// Tap is the guest NIC's host side, an existing tap device in Netns
+	// (at most 15 bytes); "" = no network.
 	Tap string
 	// MAC of the guest NIC; default derived from Name.
 	MAC string
@@ -68,7 +71,7 @@ func (c *Config) defaults() error {
 	if c.BootTimeout == 0 {
 		c.BootTimeout = 90 * time.Second
 	}
-	if c.Bridge != nil && (c.Tap == "" || len(c.Tap) > 15) {
+	if len(c.Tap) > 15 {
 		return fmt.Errorf("vm: tap name %q must be 1..15 bytes", c.Tap)
 	}
 	if n := len(c.socket("mon")); n > 107 {
@@ -125,7 +128,7 @@ func QemuArgs(c Config) []string {
 		"-device", "virtio-serial-pci",
 		"-device", "virtserialport,chardev=ctl,name=" + ControlPortName,
 	}
-	if c.Bridge != nil {
+	if c.Tap != "" {
 		a = append(a,
 			"-netdev", "tap,id=net0,ifname="+c.Tap+",script=no,downscript=no",
 			"-device", "virtio-net-pci,netdev=net0,mac="+c.MAC)
@@ -135,11 +138,9 @@ func QemuArgs(c Config) []string {
 
 // VM is a running guest.
 type VM struct {
-	cfg  Config
-	log  *slog.Logger
-	cmd  *exec.Cmd
-	done chan struct{} // closed when qemu exited
-	werr error
+	cfg Config
+	log *slog.Logger
+	p   *proc.Process
 
 	conn    net.Conn
 	wmu     sync.Mutex
@@ -171,21 +172,16 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 	if err != nil {
 		return nil, errors.New("vm: qemu-system-x86_64 not found: apt-get install -y qemu-system-x86")
 	}
-	qlog, err := os.Create(filepath.Join(cfg.Dir, cfg.Name+".qemu.log"))
+	qlog := filepath.Join(cfg.Dir, cfg.Name+".qemu.log")
+	_ = os.Remove(qlog)
+	// Its own process group: a terminal's SIGINT reaches only the lab,
+	// which then tears the guests down itself.
+	p, err := proc.Start(qemu, QemuArgs(cfg), proc.Options{Log: qlog, Netns: cfg.Netns, Setpgid: true})
 	if err != nil {
-		return nil, fmt.Errorf("vm: qemu log: %w", err)
-	}
-	defer qlog.Close()
-	cmd := exec.Command(qemu, QemuArgs(cfg)...)
-	cmd.Stdout, cmd.Stderr = qlog, qlog
-	// A test binary killed hard takes its guests along.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("vm: start qemu: %w", err)
 	}
-	v := &VM{cfg: cfg, log: log, cmd: cmd, done: make(chan struct{}), pending: map[uint64]chan Response{}}
-	go func() { v.werr = cmd.Wait(); close(v.done) }()
-	log.Info("qemu started", "pid", cmd.Process.Pid, "accel", cfg.Accel, "console", cfg.ConsolePath())
+	v := &VM{cfg: cfg, log: log, p: p, pending: map[uint64]chan Response{}}
+	log.Info("qemu started", "pid", p.PID(), "netns", cfg.Netns, "accel", cfg.Accel, "console", cfg.ConsolePath())
 	if err := v.boot(ctx); err != nil {
 		v.Close()
 		return nil, fmt.Errorf("%w\n%s", err, v.Diagnostics())
@@ -196,11 +192,6 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 func (v *VM) boot(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, v.cfg.BootTimeout)
 	defer cancel()
-	if v.cfg.Bridge != nil {
-		if err := v.cfg.Bridge.Attach(ctx, v.cfg.Tap, 10*time.Second); err != nil {
-			return err
-		}
-	}
 	// qemu creates the control socket early; connect before the guest
 	// writes anything.
 	var conn net.Conn
@@ -211,8 +202,8 @@ func (v *VM) boot(ctx context.Context) error {
 			break
 		}
 		select {
-		case <-v.done:
-			return fmt.Errorf("vm %s: qemu exited during start: %v", v.cfg.Name, v.werr)
+		case <-v.p.Done():
+			return fmt.Errorf("vm %s: qemu exited during start: %v", v.cfg.Name, v.p.Err())
 		case <-ctx.Done():
 			return fmt.Errorf("vm %s: control socket never appeared: %w", v.cfg.Name, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
@@ -231,8 +222,8 @@ func (v *VM) boot(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-v.done:
-			return fmt.Errorf("vm %s: qemu exited during boot: %v", v.cfg.Name, v.werr)
+		case <-v.p.Done():
+			return fmt.Errorf("vm %s: qemu exited during boot: %v", v.cfg.Name, v.p.Err())
 		default:
 		}
 		if ctx.Err() != nil {
@@ -364,50 +355,31 @@ func (v *VM) Monitor(ctx context.Context, command string) (string, error) {
 func (v *VM) Name() string { return v.cfg.Name }
 
 // PID is qemu's process ID.
-func (v *VM) PID() int { return v.cmd.Process.Pid }
+func (v *VM) PID() int { return v.p.PID() }
 
 // Config is the guest's configuration (after defaults).
 func (v *VM) Config() Config { return v.cfg }
 
 // Done is closed when qemu has exited.
-func (v *VM) Done() <-chan struct{} { return v.done }
+func (v *VM) Done() <-chan struct{} { return v.p.Done() }
 
 // Diagnostics returns the ends of the console and qemu logs.
 func (v *VM) Diagnostics() string {
-	return tail(v.cfg.ConsolePath(), 30) + "\n" + tail(filepath.Join(v.cfg.Dir, v.cfg.Name+".qemu.log"), 10)
+	return proc.Tail(v.cfg.ConsolePath(), 30) + "\n" + proc.Tail(filepath.Join(v.cfg.Dir, v.cfg.Name+".qemu.log"), 10)
 }
 
-// Close kills qemu (a power cut; this is a throwaway guest) by its PID,
-// waits for it and removes its tap if qemu left it. Safe to call twice.
+// Close kills qemu (a power cut; this is a throwaway guest) by its PID
+// and waits for it. The tap stays: the lab owns it. Safe to call twice.
 func (v *VM) Close() error {
+	var err error
 	v.closeOnce.Do(func() {
-		_ = v.cmd.Process.Signal(syscall.SIGKILL)
-		select {
-		case <-v.done:
-		case <-time.After(10 * time.Second):
-			v.log.Error("qemu did not exit after SIGKILL", "pid", v.cmd.Process.Pid)
-		}
+		err = v.p.Kill()
 		if v.conn != nil {
 			v.conn.Close()
-		}
-		if v.cfg.Bridge != nil {
-			_ = DeleteLink(context.Background(), v.cfg.Tap)
 		}
 		for _, k := range []string{"ctl", "mon"} {
 			_ = os.Remove(v.cfg.socket(k))
 		}
 	})
-	return nil
-}
-
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "--- " + path + " ---\n" + strings.Join(lines, "\n")
+	return err
 }

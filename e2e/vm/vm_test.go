@@ -3,6 +3,7 @@ package vm
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -50,11 +51,12 @@ func TestBootAndRun(t *testing.T) {
 	dir, err := os.MkdirTemp("", "tdmvm")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	// Not DefaultSubnet: make e2e-vm-smoke may run at the same time.
-	subnet := netip.MustParsePrefix("10.213.8.0/24")
-	lab, err := NewLab(ctx, LabOptions{Dir: dir, Image: img, Subnet: subnet})
+	// DefaultSubnet although make e2e-vm-smoke may run at the same time:
+	// each lab's subnet lives in its own namespace.
+	lab, err := NewLab(ctx, LabOptions{Dir: dir, Image: img})
 	require.NoError(t, err)
 	t.Cleanup(func() { lab.Close() })
+	assert.False(t, rootHasAddr(t, DefaultSubnet), "no lab address in the root namespace")
 	start = time.Now()
 	g, err := lab.AddGuest(ctx, "g0", GuestOptions{IQN: "iqn.2026-11.test.tandem:g0"})
 	require.NoError(t, err)
@@ -78,20 +80,38 @@ func TestBootAndRun(t *testing.T) {
 	assert.Equal(t, -1, r.Exit)
 	assert.Contains(t, r.Error, "timeout")
 
-	_, err = g.Run(ctx, "ping", "-c", "1", "-W", "5", "10.213.8.1")
+	_, err = g.Run(ctx, "ping", "-c", "1", "-W", "5", lab.HostAddr.Addr().String())
 	require.NoError(t, err, "guest reaches the host over the lab bridge")
 
 	out, err = g.Run(ctx, "sh", "-c", "pidof iscsid && ls /sys/module | grep -c -x -e iscsi_tcp -e sd_mod -e ext4 -e crc32c_generic")
 	require.NoError(t, err)
 	assert.True(t, strings.HasSuffix(out, "4\n"), "modules loaded and iscsid running: %q", out)
 
-	_, err = NewLab(ctx, LabOptions{Dir: dir, Image: img, Subnet: subnet})
-	require.ErrorContains(t, err, "already has 10.213.8.1/24", "a second lab on a busy subnet is refused")
+	assert.True(t, lab.Host().HasAddr(bridge, lab.HostAddr.Addr().String()), "the host side's address is in the lab's namespace")
 
-	tap, br := g.Config().Tap, lab.Bridge.Name
+	netns := lab.Netns()
+	require.FileExists(t, "/run/netns/"+netns)
 	require.NoError(t, lab.Close())
-	assert.NoDirExists(t, "/sys/class/net/"+tap)
-	assert.NoDirExists(t, "/sys/class/net/"+br)
+	assert.NoFileExists(t, "/run/netns/"+netns, "the namespace, bridge and taps are gone")
+	assert.False(t, g.p.Running(), "qemu is gone")
+}
+
+// rootHasAddr reports whether an interface of this (root) namespace has
+// an address in subnet.
+func rootHasAddr(t *testing.T, subnet netip.Prefix) bool {
+	ifs, err := net.Interfaces()
+	require.NoError(t, err)
+	for _, ifc := range ifs {
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(ipn.IP); ok && subnet.Contains(ip.Unmap()) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // TestLabClose: Close runs the deferred teardown last-in first-out, and a

@@ -1,5 +1,7 @@
 // Command vmsmoke is `make e2e-vm-smoke`: tandem-target on the host side
-// of a lab bridge with a CHAP-protected LUN, and a qemu guest (package
+// of a lab bridge with a CHAP-protected LUN (the bridge, the guest's tap,
+// qemu, the target and the host's initiator all live in the lab's network
+// namespace; the root namespace gets no lab address), and a qemu guest (package
 // e2e/vm) whose real kernel initiator logs in through iscsiadm, makes and
 // mounts an ext4 filesystem, writes and fsyncs a file and registers a PR
 // key through SG_IO (e2e/cmd/guestsmoke). The host's native initiator
@@ -19,12 +21,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tandem-ha/tandem/e2e/internal/lab"
@@ -65,7 +65,7 @@ func main() {
 	flag.StringVar(&f.accel, "accel", "tcg", "qemu accelerator; kvm only where it boots stock kernels (not on nested PVM)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
-		fmt.Println("SKIP e2e-vm-smoke: needs root (it creates a bridge and taps)")
+		fmt.Println("SKIP e2e-vm-smoke: needs root (it creates a network namespace, a bridge and a tap)")
 		return
 	}
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
@@ -153,14 +153,14 @@ func run(f flags) (err error) {
 	fmt.Printf("    image %s (cached: %v, kernel %s)\n", filepath.Base(img.Initrd), img.Reused, img.KernelVersion)
 
 	var l *vm.Lab
-	if err := t.do("create bridge", func() (err error) {
+	if err := t.do("create namespace and bridge", func() (err error) {
 		l, err = vm.NewLab(ctx, vm.LabOptions{Dir: dir, Subnet: subnet, Image: img, Accel: f.accel, HandleSignals: true, Logger: log})
 		return err
 	}); err != nil {
 		return err
 	}
 	defer l.Close()
-	hostIP := l.Bridge.Host.Addr().String()
+	hostIP := l.HostAddr.Addr().String()
 
 	var portal string
 	if err := t.do("start tandem-target", func() (err error) {
@@ -218,7 +218,7 @@ func run(f flags) (err error) {
 		return failed(err)
 	}
 	if err := t.do("host: native initiator READ KEYS", func() error {
-		return checkKey(ctx, portal)
+		return checkKey(ctx, l, portal)
 	}); err != nil {
 		return failed(err)
 	}
@@ -232,11 +232,15 @@ func run(f flags) (err error) {
 			return err
 		}
 		// Check the outcome, not only the exit codes.
-		if out, _ := g.Run(ctx, "cat", "/proc/mounts"); strings.Contains(out, " /mnt/data ") {
+		out, err := g.Run(ctx, "cat", "/proc/mounts")
+		if err != nil {
+			return err
+		}
+		if strings.Contains(out, " /mnt/data ") {
 			return fmt.Errorf("/mnt/data is still mounted:\n%s", out)
 		}
-		if out, _ := g.Run(ctx, "iscsiadm", "-m", "session"); strings.Contains(out, targetIQN) {
-			return fmt.Errorf("the session is still there after logout: %s", out)
+		if out, err := sessions(ctx, g); err != nil || strings.Contains(out, targetIQN) {
+			return errors.Join(err, fmt.Errorf("the session is still there after logout: %s", out))
 		}
 		return nil
 	}
@@ -256,7 +260,10 @@ func run(f flags) (err error) {
 			return fmt.Errorf("login failed, but not with an authorization failure (exit %d): %s", r.Exit, msg)
 		}
 		fmt.Println("    guest:", firstLine(msg))
-		out, _ := g.Run(ctx, "iscsiadm", "-m", "session")
+		out, err := sessions(ctx, g)
+		if err != nil {
+			return err
+		}
 		if strings.Contains(out, targetIQN) {
 			return fmt.Errorf("a session exists after the refused login: %s", out)
 		}
@@ -292,17 +299,26 @@ func firstLine(s string) string {
 	return line
 }
 
-// startTarget writes a config for one CHAP-protected file LUN, starts
-// tandem-target listening on the bridge address and returns the portal.
-func startTarget(ctx context.Context, l *vm.Lab, dir, bin, hostIP string) (string, error) {
-	// A free port on the bridge address: no clash with targets others
-	// run on 127.0.0.1:3260.
-	ln, err := net.Listen("tcp", net.JoinHostPort(hostIP, "0"))
-	if err != nil {
-		return "", fmt.Errorf("find a port on %s: %w", hostIP, err)
+// iscsiNoObjects is iscsiadm's exit status when there is nothing to list
+// (ISCSI_ERR_NO_OBJS_FOUND): "no sessions" is an answer, not a failure.
+const iscsiNoObjects = 21
+
+// sessions lists the guest's iSCSI sessions ("" when there are none).
+func sessions(ctx context.Context, g *vm.VM) (string, error) {
+	out, err := g.Run(ctx, "iscsiadm", "-m", "session")
+	if ee, ok := errors.AsType[*vm.ExitError](err); ok && ee.Exit == iscsiNoObjects {
+		return "", nil
 	}
-	portal := ln.Addr().String()
-	ln.Close()
+	return out, err
+}
+
+// startTarget writes a config for one CHAP-protected file LUN and starts
+// tandem-target in the lab's namespace, listening on the bridge address;
+// it returns the portal.
+func startTarget(ctx context.Context, l *vm.Lab, dir, bin, hostIP string) (string, error) {
+	// The namespace is the lab's own: the standard port clashes with no
+	// target others run on the machine.
+	portal := net.JoinHostPort(hostIP, "3260")
 	secretFile := filepath.Join(dir, "chap.secret")
 	if err := os.WriteFile(secretFile, []byte(chapSecret+"\n"), 0o600); err != nil {
 		return "", err
@@ -330,36 +346,21 @@ func startTarget(ctx context.Context, l *vm.Lab, dir, bin, hostIP string) (strin
 		return "", err
 	}
 	logPath := filepath.Join(dir, "target.log")
-	logf, err := os.Create(logPath)
+	// The lab's Close stops it (SIGTERM, 5 s, SIGKILL), also on a signal.
+	p, err := l.Host().Start("target", 5*time.Second, logPath, bin, "--config", cfgPath)
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command(bin, "--config", cfgPath)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return "", fmt.Errorf("start %s: %w", bin, err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
-	l.Defer(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
 	for {
-		c, err := net.DialTimeout("tcp", portal, time.Second)
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		c, err := l.Host().DialContext(dctx, "tcp", portal)
+		cancel()
 		if err == nil {
 			c.Close()
 			return portal, nil
 		}
 		select {
-		case <-done:
+		case <-p.Done():
 			return "", fmt.Errorf("tandem-target exited before listening on %s\n%s", portal, lab.Tail(logPath, 20))
 		case <-ctx.Done():
 			return "", fmt.Errorf("tandem-target did not listen on %s: %w\n%s", portal, ctx.Err(), lab.Tail(logPath, 20))
@@ -368,12 +369,13 @@ func startTarget(ctx context.Context, l *vm.Lab, dir, bin, hostIP string) (strin
 	}
 }
 
-// checkKey logs in with the native initiator from the host and expects
-// the guest's key among the LUN's registrations.
-func checkKey(ctx context.Context, portal string) error {
+// checkKey logs in with the native initiator from the lab's namespace and
+// expects the guest's key among the LUN's registrations.
+func checkKey(ctx context.Context, l *vm.Lab, portal string) error {
 	s, err := initiator.Dial(ctx, portal, initiator.Options{
 		TargetName: targetIQN, InitiatorName: hostIQN,
-		CHAP: &initiator.CHAP{User: chapUser, Secret: []byte(chapSecret)},
+		CHAP:   &initiator.CHAP{User: chapUser, Secret: []byte(chapSecret)},
+		Dialer: l.Host().DialContext,
 	})
 	if err != nil {
 		return fmt.Errorf("native login: %w", err)
