@@ -83,11 +83,16 @@ func (f *Fake) Do(fn func(*Fake)) {
 	fn(f)
 }
 
-// LV returns vg/lv, nil when missing. Hold no reference across commands
-// run concurrently.
+// LV returns vg/lv, nil when missing. Change it only while no command
+// runs (or inside Do, with f.Find).
 func (f *Fake) LV(vg, lv string) *LV {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.Find(vg, lv)
+}
+
+// Find is LV for use inside Do.
+func (f *Fake) Find(vg, lv string) *LV {
 	if v := f.vg(vg); v != nil {
 		return v.lv(lv)
 	}

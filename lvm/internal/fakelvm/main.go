@@ -13,11 +13,12 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 )
 
 func main() {
 	if os.Getenv("FAKE_LVM_CHILD") != "" {
-		select {}
+		block()
 	}
 	if p := os.Getenv("FAKE_LVM_ARGS"); p != "" {
 		s := strings.Join(os.Args[1:], "\n") + "\nLVM_SUPPRESS_FD_WARNINGS=" + os.Getenv("LVM_SUPPRESS_FD_WARNINGS") + "\n"
@@ -37,10 +38,17 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(99)
 		}
-		select {}
+		block()
 	}
 	fmt.Fprint(os.Stdout, os.Getenv("FAKE_LVM_STDOUT"))
 	fmt.Fprint(os.Stderr, os.Getenv("FAKE_LVM_STDERR"))
 	code, _ := strconv.Atoi(os.Getenv("FAKE_LVM_EXIT"))
 	os.Exit(code)
+}
+
+// block never returns (a bare select{} would be reported as a deadlock).
+func block() {
+	for {
+		time.Sleep(time.Hour)
+	}
 }
