@@ -49,6 +49,7 @@ type command struct {
 	requested   uint32 // Data-Out bytes covered by immediate/unsolicited/R2T so far
 	r2ts        []r2tSeq
 	sn          uint32 // next R2TSN / DataSN (one space, RFC 7143 section 11.8.4)
+	r2tsSent    uint32 // R2Ts written (writer-owned): ExpDataSN of a TASK ABORTED
 	delivered   bool
 	submitted   bool
 	failSense   []byte // when set, the command fails with this sense without executing
@@ -420,8 +421,8 @@ func (c *conn) worker(first *command) {
 func (c *conn) execute(cmd *command) {
 	defer c.inflight.Done()
 	if !cmd.state.CompareAndSwap(taskQueued, taskExec) {
-		// Aborted while queued for a worker: never executed, no
-		// response (SAM-5 5.6, TAS=0).
+		// Aborted while queued for a worker: never executed; a TASK
+		// ABORTED status it owes went out from abortWhere.
 		return
 	}
 	if cmd.failSense != nil {
@@ -436,8 +437,8 @@ func (c *conn) execute(cmd *command) {
 	}
 	if !cmd.state.CompareAndSwap(taskExec, taskResp) {
 		// Aborted while executing: the response is suppressed (RFC 7143
-		// section 4.2.3.4) and the aborter, waiting for the medium to
-		// be quiet, is woken.
+		// section 4.2.3.4), or replaced by TASK ABORTED status, and the
+		// aborter, waiting for the medium to be quiet, is woken.
 		c.finishAborted(cmd)
 		return
 	}
@@ -469,6 +470,22 @@ func (c *conn) writeR2T(p *pdu.PDU, cmd *command, seq r2tSeq, statSN uint32) err
 	b.SetDataSN(seq.r2tSN)
 	b.SetBufferOffset(seq.offset)
 	b.SetDesiredDataTransferLength(seq.length)
+	return c.wr.Write(p)
+}
+
+// writeAborted sends the SCSI Response of a task that another I_T nexus
+// aborted: TASK ABORTED status (SAM-5 5.6), no data, no sense. ExpDataSN
+// counts the R2Ts sent for it (RFC 7143 section 11.4.8).
+func (c *conn) writeAborted(p *pdu.PDU, cmd *command, statSN uint32) error {
+	p.Reset()
+	b := &p.BHS
+	b.SetOpcode(pdu.OpSCSIResp)
+	b.SetFlags(pdu.FlagFinal)
+	b.SetResponse(pdu.RespCommandCompleted)
+	b.SetStatus(scsi.StatusTaskAborted)
+	b.SetITT(cmd.itt)
+	c.fillSN(b, statSN)
+	b.SetDataSN(cmd.r2tsSent)
 	return c.wr.Write(p)
 }
 

@@ -33,10 +33,11 @@ var (
 type outKind uint8
 
 const (
-	outPDU  outKind = iota // a ready PDU
-	outR2T                 // an R2T for cmd
-	outDone                // a completed command: Data-In and status
-	outStop                // flush and stop the writer
+	outPDU     outKind = iota // a ready PDU
+	outR2T                    // an R2T for cmd
+	outDone                   // a completed command: Data-In and status
+	outAborted                // TASK ABORTED status for cmd (aborted by another nexus)
+	outStop                   // flush and stop the writer
 )
 
 type outMsg struct {
@@ -343,12 +344,12 @@ func (c *conn) readLoop() error {
 			}
 			if c.sess.Type == login.Normal {
 				// The transport is gone: end the nexus's SPC-2
-				// reservation now, not after its tasks drain, since
-				// another initiator's next command may already be
-				// on its way (libiscsi closes a session and goes on
-				// at once). serve repeats the call once the tasks
-				// have finished, for anything they reserved meanwhile.
-				c.taskManager().NexusLoss(&c.nexus)
+				// reservation now, not after its tasks drain, and
+				// before any other connection handles a PDU it reads
+				// from now on (nexusLosses). serve repeats the call
+				// once the tasks have finished, for anything they
+				// reserved meanwhile.
+				c.srv.losses.apply(func() { c.taskManager().NexusLoss(&c.nexus) })
 			}
 			var tooBig *pdu.SegmentTooLargeError
 			if errors.As(err, &tooBig) {
@@ -357,6 +358,7 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		c.lastRecv.Store(time.Now().UnixNano())
+		c.srv.losses.wait()
 		if err := c.handle(req); err != nil {
 			return err
 		}
@@ -516,6 +518,12 @@ func (c *conn) writer(statSN uint32) {
 				continue // the task is gone; soliciting its data is pointless
 			}
 			err = c.writeR2T(&scratch, m.cmd, m.r2t, statSN)
+			m.cmd.r2tsSent++
+		case outAborted:
+			// The command is not released: aborted commands go to the
+			// garbage collector (abortWhere).
+			err = c.writeAborted(&scratch, m.cmd, statSN)
+			statSN++
 		case outDone:
 			statSN, err = c.writeDone(&scratch, sense[:], m.cmd, statSN)
 			c.release(m.cmd)

@@ -22,6 +22,15 @@ type AborterSetter interface {
 	SetAborter(a tscsi.Aborter)
 }
 
+// TASReporter is implemented by an Executor (*scsi.Target) that says
+// whether an LU's Control mode page has TAS set (SPC-4 7.5.8): then a task
+// aborted by another I_T nexus (PREEMPT AND ABORT, CLEAR TASK SET, LOGICAL
+// UNIT RESET, TARGET WARM RESET) completes with TASK ABORTED status
+// instead of ending without a response. An Executor without it has TAS=0.
+type TASReporter interface {
+	TaskAbortedStatus(lun uint64) bool
+}
+
 type noTaskManager struct{}
 
 func (noTaskManager) Reset(uint64, tscsi.ResetKind, *tscsi.Nexus)       {}

@@ -173,6 +173,12 @@ func (c *conn) onLogout(req *pdu.PDU) error {
 		return nil
 	}
 	c.inflight.Wait()
+	if c.sess.Type == login.Normal {
+		// The nexus ends before the initiator hears so: a command it
+		// sends after the response, on any connection, finds the SPC-2
+		// reservation released (SAM-5 6.3.4).
+		c.srv.losses.apply(func() { c.taskManager().NexusLoss(&c.nexus) })
+	}
 	p.BHS.SetTime2Wait(uint16(c.params.DefaultTime2Wait))
 	p.BHS.SetTime2Retain(uint16(c.params.DefaultTime2Retain))
 	c.log.Info("logout", "reason", reason)

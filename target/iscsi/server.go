@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tandem-ha/tandem/target/login"
@@ -120,6 +121,9 @@ type Server struct {
 	lastTSIH  uint16
 	closed    bool
 
+	// losses orders nexus losses before later commands: see nexusLoss.
+	losses nexusLosses
+
 	wg sync.WaitGroup // accept loops and connections
 }
 
@@ -155,7 +159,7 @@ func (s *Server) AddTarget(info login.TargetInfo, exec Executor) error {
 		as.SetAborter(func(lun uint64, match func(n *scsi.Nexus) bool) {
 			s.abortTarget(name, func(cmd *command) bool {
 				return cmd.task.LUN == lun && cmd.task.CDB[0] != opPersistentReserveOut && match(cmd.task.Nexus)
-			})
+			}, nil)
 		})
 	}
 	return nil
@@ -443,13 +447,21 @@ func (s *Server) sessionsOf(target string) []*conn {
 
 // abortTarget aborts the matching tasks of every session of target and
 // returns once none of them can still touch the medium, with the nexuses
-// that lost tasks.
-func (s *Server) abortTarget(target string, match func(cmd *command) bool) []*scsi.Nexus {
+// that lost tasks. by is the session that asked (nil: the SCSI layer's
+// PREEMPT AND ABORT, which never matches its own nexus): the tasks of
+// every other session are aborted by another I_T nexus and complete with
+// TASK ABORTED status where their LU has TAS set (SAM-5 5.6), by's own
+// end silently.
+func (s *Server) abortTarget(target string, match func(cmd *command) bool, by *conn) []*scsi.Nexus {
 	conns := s.sessionsOf(target)
 	var victims []*scsi.Nexus
 	waits := make([][]*command, len(conns))
 	for i, c := range conns {
-		n, ex := c.abortWhere(match)
+		status := c.abortStatus
+		if c == by {
+			status = nil
+		}
+		n, ex := c.abortWhere(match, status)
 		if n > 0 {
 			victims = append(victims, &c.nexus)
 		}
@@ -490,4 +502,49 @@ func (s *Server) visibleTargets(initiator string) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// nexusLosses makes the end of a nexus visible before anything read
+// after it. An initiator that drops one connection and goes on at once
+// on another (libiscsi's suites do: the SPC-2 holder's socket closes,
+// the other session's command follows) must find the reservation gone;
+// the two readers race, so a reader that sees its transport end counts
+// itself here before applying the loss, and every reader waits for the
+// count to reach zero before it handles a PDU it read. "Later" thus means
+// read after the end of the transport was seen; a command read before is
+// earlier and may still meet the reservation, as on a real bus.
+type nexusLosses struct {
+	pending atomic.Int32
+	mu      sync.Mutex
+	cond    *sync.Cond
+}
+
+// apply runs loss (the SCSI layer's NexusLoss) with the count held.
+func (l *nexusLosses) apply(loss func()) {
+	l.pending.Add(1)
+	defer func() {
+		l.mu.Lock()
+		l.pending.Add(-1)
+		if l.cond != nil {
+			l.cond.Broadcast()
+		}
+		l.mu.Unlock()
+	}()
+	loss()
+}
+
+// wait returns when no loss is being applied; one atomic load when none
+// is.
+func (l *nexusLosses) wait() {
+	if l.pending.Load() == 0 {
+		return
+	}
+	l.mu.Lock()
+	if l.cond == nil {
+		l.cond = sync.NewCond(&l.mu)
+	}
+	for l.pending.Load() != 0 {
+		l.cond.Wait()
+	}
+	l.mu.Unlock()
 }

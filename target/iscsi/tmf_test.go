@@ -450,7 +450,7 @@ func TestNexusLossOnLogoutAndDrop(t *testing.T) {
 	lo.BHS.SetCmdSN(c.cmdSN)
 	c.send(lo)
 	require.Equal(t, pdu.OpLogoutResp, c.recv().BHS.Opcode())
-	require.Eventually(t, func() bool { return disk.lossCount() == 1 }, 2*time.Second, time.Millisecond)
+	require.Equal(t, 1, disk.lossCount(), "the nexus ended before the logout response")
 
 	c = dial(t, addr)
 	c.loginNormal(isid2)
@@ -497,4 +497,35 @@ func TestAbortSanitizeDoesNotWait(t *testing.T) {
 	c.send(tur)
 	_, st := c.readData()
 	assert.Equal(t, tur.BHS.ITT(), st.BHS.ITT(), "the SANITIZE response is suppressed")
+}
+
+// TestNexusLossBeforeLaterPDUs: a reader that read a PDU while a nexus
+// loss is being applied handles it only after the loss.
+func TestNexusLossBeforeLaterPDUs(t *testing.T) {
+	var l nexusLosses
+	l.wait() // nothing pending: returns at once
+	inLoss, finish := make(chan struct{}), make(chan struct{})
+	applied := make(chan struct{})
+	go l.apply(func() {
+		close(inLoss)
+		<-finish
+		close(applied)
+	})
+	<-inLoss
+	waited := make(chan struct{})
+	go func() {
+		l.wait()
+		select {
+		case <-applied:
+		default:
+			t.Error("wait returned before the loss was applied")
+		}
+		close(waited)
+	}()
+	close(finish)
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("wait never returned")
+	}
 }

@@ -57,7 +57,9 @@ func (lu *LU) modePage(code byte, pc int) []byte {
 			}
 			fallthrough
 		default:
-			p[5] = 0x40             // TAS: aborted tasks of other nexuses get TASK ABORTED
+			if taskAbortedStatus {
+				p[5] = 0x40 // TAS
+			}
 			p[8], p[9] = 0xff, 0xff // busy timeout period: unlimited
 		}
 		if pc == pcChangeable {
@@ -239,4 +241,17 @@ func modeSelect(_ *Target, lu *LU, task *Task) outcome {
 		}
 	}
 	return o
+}
+
+// taskAbortedStatus is the TAS bit of the Control mode page (SPC-4
+// 7.5.8), not changeable: a task aborted by another I_T nexus (PREEMPT
+// AND ABORT, CLEAR TASK SET, a reset) completes with TASK ABORTED status,
+// so its initiator learns at once instead of waiting for its command
+// timer (TAS=0 would end it without a response).
+const taskAbortedStatus = true
+
+// TaskAbortedStatus reports the TAS bit of lun's Control mode page; the
+// fabric asks it when another nexus aborts tasks (SAM-5 5.6).
+func (t *Target) TaskAbortedStatus(lun uint64) bool {
+	return taskAbortedStatus && t.lu(lun) != nil
 }

@@ -12,8 +12,9 @@ import (
 
 // Aborter aborts the fabric's outstanding tasks on lun whose nexus
 // matches, and returns only when none of them can still touch the medium
-// (tasks already executing have finished; queued ones are dropped without
-// a response, SAM-5 TAS=0). The fabric registers it once with SetAborter.
+// (tasks already executing have finished). They are another nexus's
+// tasks, so with TAS set (TaskAbortedStatus) each completes with TASK
+// ABORTED status. The fabric registers it once with SetAborter.
 type Aborter func(lun uint64, match func(n *Nexus) bool)
 
 // SetAborter registers the fabric's task abort function, which PREEMPT
@@ -90,11 +91,13 @@ func (t *Target) NexusLoss(n *Nexus) {
 }
 
 // TasksCleared is called after the fabric aborted all tasks of lun (CLEAR
-// TASK SET): every other nexus that lost tasks gets 2Fh/00h COMMANDS
-// CLEARED BY ANOTHER INITIATOR (SAM-5 7.4, TAS=0).
+// TASK SET). With TAS=0 every other nexus that lost tasks would get
+// 2Fh/00h COMMANDS CLEARED BY ANOTHER INITIATOR (SAM-5 7.4); with TAS=1
+// their tasks completed with TASK ABORTED status instead, which tells
+// them, and a unit attention on top would fail their next command.
 func (t *Target) TasksCleared(lun uint64, by *Nexus, victims []*Nexus) {
 	lu := t.lu(lun)
-	if lu == nil {
+	if lu == nil || t.TaskAbortedStatus(lun) {
 		return
 	}
 	var self pr.Port
@@ -161,34 +164,7 @@ var reservationConflict = Result{Status: wscsi.StatusReservationConflict}
 // executing and Execute must call ns.inflight.Add(-1) once it finished.
 // The common case (known nexus, nothing pending) takes a read lock and
 // allocates nothing.
-func (lu *LU) admit(task *Task, cmd *command, f failure) (*nexusState, Result, bool) {
-	ns, r, done := lu.admitOnce(task, cmd, f)
-	if done && r.Status == wscsi.StatusReservationConflict && lu.spc2Held() {
-		// An initiator may drop the SPC-2 holder's connection and send
-		// this command on another one at once (libiscsi's suites do);
-		// the holder's nexus loss, which releases the reservation, then
-		// races this command. Give it a moment before answering with a
-		// conflict: the rare conflict path pays, nothing else does.
-		for i := time.Duration(0); i < spc2Grace && lu.spc2Held(); i += time.Millisecond {
-			time.Sleep(time.Millisecond)
-		}
-		ns, r, done = lu.admitOnce(task, cmd, f)
-	}
-	return ns, r, done
-}
-
-// spc2Grace bounds the wait of admit for a holder's nexus loss in flight.
-const spc2Grace = 50 * time.Millisecond
-
-// spc2Held reports whether an SPC-2 reservation exists on the LU.
-func (lu *LU) spc2Held() bool {
-	lu.mu.RLock()
-	defer lu.mu.RUnlock()
-	_, ok := lu.pr.SPC2Holder()
-	return ok
-}
-
-func (lu *LU) admitOnce(task *Task, cmd *command, f failure) (ns *nexusState, r Result, done bool) {
+func (lu *LU) admit(task *Task, cmd *command, f failure) (ns *nexusState, r Result, done bool) {
 	n := task.Nexus
 	lu.mu.RLock()
 	if n != nil {

@@ -1,8 +1,6 @@
 package scsi
 
 import (
-	"time"
-
 	"encoding/binary"
 	"errors"
 	"os"
@@ -226,25 +224,6 @@ func TestReserve6Dispatch(t *testing.T) {
 	requireUA(t, runAs(tgt, nexB, make([]byte, 6), nil, 0), 0x29, 0x07)
 }
 
-func TestReserve6HolderLossInFlight(t *testing.T) {
-	tgt, _ := newPRTarget(t, "")
-	clearUA(t, tgt, nexA, nexB)
-	requireStatus(t, wscsi.StatusGood, runAs(tgt, nexA, []byte{0x16, 0, 0, 0, 0, 0}, nil, 0))
-	// The holder's connection drops while b's write is already on its
-	// way: b's command waits for that nexus loss instead of failing.
-	go func() {
-		time.Sleep(5 * time.Millisecond)
-		tgt.NexusLoss(nexA)
-	}()
-	requireStatus(t, wscsi.StatusGood, runAs(tgt, nexB, cdb10(0x2a, 0, 0, 1), make([]byte, 512), 0))
-	// A holder that stays still conflicts, after the grace period.
-	requireStatus(t, wscsi.StatusGood, runAs(tgt, nexB, []byte{0x16, 0, 0, 0, 0, 0}, nil, 0))
-	requireUA(t, runAs(tgt, nexA, make([]byte, 6), nil, 0), 0x29, 0x07)
-	start := time.Now()
-	requireStatus(t, wscsi.StatusReservationConflict, runAs(tgt, nexA, cdb10(0x2a, 0, 0, 1), make([]byte, 512), 0))
-	assert.GreaterOrEqual(t, time.Since(start), spc2Grace)
-}
-
 func TestPRPersistence(t *testing.T) {
 	dir := t.TempDir()
 	tgt, lu := newPRTarget(t, dir)
@@ -395,10 +374,18 @@ func TestResetEffects(t *testing.T) {
 	clearUA(t, tgt, nexB)
 	assert.Empty(t, readKeys(t, tgt, nexA))
 
-	// CLEAR TASK SET: the other nexuses that lost tasks hear of it.
+	// CLEAR TASK SET with TAS=1: the other nexuses' tasks completed with
+	// TASK ABORTED status, which told them; no unit attention follows.
+	require.True(t, tgt.TaskAbortedStatus(0))
+	assert.False(t, tgt.TaskAbortedStatus(7), "no such LU")
 	tgt.TasksCleared(0, nexA, []*Nexus{nexA, nexB})
 	requireStatus(t, wscsi.StatusGood, runAs(tgt, nexA, make([]byte, 6), nil, 0))
-	requireUA(t, runAs(tgt, nexB, make([]byte, 6), nil, 0), 0x2f, 0x00)
+	requireStatus(t, wscsi.StatusGood, runAs(tgt, nexB, make([]byte, 6), nil, 0))
+	// The Control mode page says so (byte 5 of the page, TAS bit).
+	ms := runAs(tgt, nexB, []byte{0x1a, 0x08, 0x0a, 0, 0xff, 0}, nil, 0xff)
+	requireStatus(t, wscsi.StatusGood, ms)
+	require.Greater(t, len(ms.DataIn), 4+5)
+	assert.Equal(t, byte(0x40), ms.DataIn[4+5]&0x40, "TAS")
 }
 
 // TestPreemptAndAbortAborter checks that the Aborter runs outside the LU
