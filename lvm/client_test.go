@@ -82,7 +82,7 @@ func TestCreateLinearHappy(t *testing.T) {
 }
 
 func TestCreateThinHappy(t *testing.T) {
-	c, _, _ := lab(t)
+	c, fake, _ := lab(t)
 	pool, err := c.CreateThinPool(ctx(t), "vg0", "pool0", 2*gib)
 	require.NoError(t, err)
 	assert.True(t, pool.Attr.ThinPool())
@@ -95,6 +95,13 @@ func TestCreateThinHappy(t *testing.T) {
 	grown, err := c.Resize(ctx(t), "vg0", "lun1", 200*gib, false)
 	require.NoError(t, err)
 	assert.Equal(t, 200*gib, grown.Size)
+
+	err = c.Remove(ctx(t), "vg0", "pool0")
+	assert.ErrorIs(t, err, lvm.ErrInUse)
+	assert.ErrorContains(t, err, "the thin pool holds thin LVs lun1")
+	assert.NotContains(t, fake.Commands(), "lvremove")
+	require.NoError(t, c.Remove(ctx(t), "vg0", "lun1"))
+	require.NoError(t, c.Remove(ctx(t), "vg0", "pool0"), "control: an empty pool goes")
 
 	_, err = c.CreateThin(ctx(t), "vg0", "nopool", "lun2", gib)
 	assert.ErrorIs(t, err, lvm.ErrNotFound)

@@ -356,7 +356,8 @@ func (c *Client) refuseInUse(op string, lv LV) error {
 	return nil
 }
 
-// Remove deletes vg/lv, unless a LUN uses it or its device is open.
+// Remove deletes vg/lv, unless a LUN uses it, its device is open, or it
+// is a thin pool that still holds thin LVs.
 func (c *Client) Remove(ctx context.Context, vg, lv string) error {
 	cur, err := c.LV(ctx, vg, lv)
 	if err != nil {
@@ -365,6 +366,24 @@ func (c *Client) Remove(ctx context.Context, vg, lv string) error {
 	op := "remove " + vg + "/" + lv
 	if err := c.refuseInUse(op, cur); err != nil {
 		return err
+	}
+	if cur.Attr.ThinPool() {
+		// lvremove --yes would take the pool's thin LVs with it, whoever
+		// uses them.
+		all, err := c.LVs(ctx, vg)
+		if err != nil {
+			return err
+		}
+		var thins []string
+		for _, l := range all {
+			if l.Pool == lv {
+				thins = append(thins, l.Name)
+			}
+		}
+		if len(thins) > 0 {
+			return &OpError{Op: op, ExitCode: -1, Err: ErrInUse, Detail: "the thin pool holds thin LVs " + strings.Join(thins, ", "),
+				Fix: "remove those first"}
+		}
 	}
 	_, err = c.run(ctx, op, "lvremove", "--yes", vg+"/"+lv)
 	return err
