@@ -8,6 +8,8 @@
 //	takeover              take the resource group from the peer
 //	maintenance on|off    freeze or resume failure handling on this node
 //	rejoin                let a fenced node rejoin as standby
+//	import heartbeat DIR  ha.cf, haresources, authkeys -> agent.yaml + key file (importer/heartbeat)
+//	import tgt FILE       targets.conf -> target.yaml + CHAP secret files (importer/tgt)
 //
 // It does not provision: targets, LUNs and CHAP are set in tandem-target's
 // config file or through its admin socket's HTTP API (target/admin).

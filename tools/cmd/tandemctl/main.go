@@ -5,6 +5,7 @@
 //	tandemctl standby | takeover
 //	tandemctl maintenance on|off
 //	tandemctl rejoin    (a fenced node, once stopped and the peer holds the reservation)
+//	tandemctl import heartbeat [/etc/ha.d] | import tgt [/etc/tgt/targets.conf]
 package main
 
 import (
@@ -101,7 +102,7 @@ func newRoot() *cobra.Command {
 	}
 	rejoin := simple("rejoin", "Let a fenced node rejoin as standby (refused unless everything is stopped here and the peer holds the reservation)",
 		"rejoined: this node is standby", func(c *control.Client, ctx context.Context) error { return c.Rejoin(ctx) })
-	root.AddCommand(status, standby, takeover, maint, rejoin)
+	root.AddCommand(status, standby, takeover, maint, rejoin, newImportCmd())
 	return root
 }
 
