@@ -16,9 +16,10 @@ type Expectation struct {
 	Reason  string
 }
 
-// ParseExpected reads expected-failures.txt: "NAME reason..." per line,
-// blank lines and # comments ignored. Every entry needs a reason so the
-// file documents why each failure is tolerated.
+// ParseExpected reads expected-failures.txt or skips.txt: "NAME
+// reason..." per line, blank lines and # comments ignored. Every entry
+// needs a reason so the file documents why each failure or skip is
+// tolerated.
 func ParseExpected(r io.Reader) ([]Expectation, error) {
 	var out []Expectation
 	sc := bufio.NewScanner(r)
@@ -94,15 +95,24 @@ type Verdict struct {
 	// NowPassing are exact expected-failure entries whose test passed:
 	// the entry can go.
 	NowPassing []string `json:"now_passing,omitempty"`
+	// UnlistedSkips are skips no skips.txt entry covers: a feature the
+	// suite found missing that nobody decided to leave out.
+	UnlistedSkips []Result `json:"unlisted_skips,omitempty"`
+	// SkipsNowRun are exact skips.txt entries whose test ran and passed:
+	// the entry can go (and the test joins the baseline).
+	SkipsNowRun []string `json:"skips_now_run,omitempty"`
 	// NewPasses are passing tests missing from the baseline.
 	NewPasses []string `json:"new_passes,omitempty"`
 }
 
 // OK reports whether the gate passes.
-func (v Verdict) OK() bool { return len(v.Unexpected) == 0 && len(v.Regressions) == 0 }
+func (v Verdict) OK() bool {
+	return len(v.Unexpected) == 0 && len(v.Regressions) == 0 && len(v.UnlistedSkips) == 0
+}
 
-// Gate compares results with the expected failures and the baseline.
-func Gate(results []Result, expected []Expectation, baseline []string) Verdict {
+// Gate compares results with the expected failures, the allowed skips and
+// the baseline.
+func Gate(results []Result, expected, skips []Expectation, baseline []string) Verdict {
 	var v Verdict
 	byName := make(map[string]Result, len(results))
 	for _, r := range results {
@@ -137,6 +147,15 @@ func Gate(results []Result, expected []Expectation, baseline []string) Verdict {
 					v.NowPassing = append(v.NowPassing, r.Name)
 				}
 			}
+			for _, e := range skips {
+				if e.Pattern == r.Name {
+					v.SkipsNowRun = append(v.SkipsNowRun, r.Name)
+				}
+			}
+		case Skip:
+			if _, ok := match(skips, r.Name); !ok {
+				v.UnlistedSkips = append(v.UnlistedSkips, r)
+			}
 		}
 	}
 	return v
@@ -169,14 +188,22 @@ func (v Verdict) Report(w io.Writer) {
 			fmt.Fprintf(w, "  %s\n", n)
 		}
 	}
+	if len(v.SkipsNowRun) > 0 {
+		fmt.Fprintf(w, "listed skips that now run and pass, remove them from skips.txt (%d):\n", len(v.SkipsNowRun))
+		for _, n := range v.SkipsNowRun {
+			fmt.Fprintf(w, "  %s\n", n)
+		}
+	}
 	if len(v.NewPasses) > 0 {
 		fmt.Fprintf(w, "%d passing tests are not in baseline.txt yet: lock them in with `make conformance-baseline`\n", len(v.NewPasses))
 	}
 	section("UNEXPECTED FAILURES: fix them or list them in e2e/conformance/expected-failures.txt with a reason", v.Unexpected)
 	section("REGRESSIONS: these passed before (baseline.txt) and now do not", v.Regressions)
+	section("UNLISTED SKIPS: implement what they need or list them in e2e/conformance/skips.txt with the reason", v.UnlistedSkips)
 	if v.OK() {
 		fmt.Fprintln(w, "gate: OK")
 	} else {
-		fmt.Fprintf(w, "gate: FAILED (%d unexpected failures, %d regressions)\n", len(v.Unexpected), len(v.Regressions))
+		fmt.Fprintf(w, "gate: FAILED (%d unexpected failures, %d regressions, %d unlisted skips)\n",
+			len(v.Unexpected), len(v.Regressions), len(v.UnlistedSkips))
 	}
 }

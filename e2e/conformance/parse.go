@@ -178,6 +178,10 @@ func (p *parser) close(passed bool) {
 	switch {
 	case !passed:
 		r.Status, r.Reason = Fail, NoVerdict
+	case p.failReason != "":
+		// libiscsi logs [FAILED] where a check failed but some of its
+		// tests go on to CU_PASS: a failure all the same.
+		r.Status, r.Reason = Fail, p.failReason
 	case p.skipped:
 		r.Status, r.Reason = Skip, p.skipReason
 	default:

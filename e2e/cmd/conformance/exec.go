@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tandem-ha/tandem/e2e/internal/lab"
 )
 
 // newExec is `conformance exec -- CMD ARGS`: start a target like the
@@ -23,7 +25,7 @@ func newExec() *cobra.Command {
 		SilenceErrors: true,
 		Args:          cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, _, cleanup, err := startTarget(f, os.Stderr)
+			t, _, cleanup, err := startTarget(f, os.Stderr, lab.CHAP{})
 			if err != nil {
 				return err
 			}

@@ -1,7 +1,9 @@
 // Command conformance runs libiscsi's iscsi-test-cu against an iSCSI target
 // on loopback, prints one line per test and, with --gate, fails on any
-// failure not listed in e2e/conformance/expected-failures.txt and on any
-// regression from e2e/conformance/baseline.txt.
+// failure not listed in e2e/conformance/expected-failures.txt, on any skip
+// not listed in e2e/conformance/skips.txt and on any regression from
+// e2e/conformance/baseline.txt. Against tandem-target it then runs a few
+// suites again with CHAP on the LUN, one-way and mutual (see chapSuites).
 //
 //	conformance                     # build and test tandem-target
 //	conformance --target tgt        # test tgt, the reference
@@ -54,8 +56,11 @@ type flags struct {
 	verbose    bool
 	multipath  bool
 
+	chap bool
+
 	gate           bool
 	expected       string
+	skips          string
 	baseline       string
 	updateBaseline bool
 }
@@ -96,6 +101,8 @@ func newRoot() *cobra.Command {
 	p.BoolVar(&f.multipath, "multipath", true, "give the suite the LUN's URL twice, which runs the MultipathIO tests")
 	p.BoolVar(&f.gate, "gate", false, "compare with expected-failures.txt and baseline.txt, exit 1 on unexpected failures or regressions")
 	p.StringVar(&f.expected, "expected", "", "expected failures file (default <root>/e2e/conformance/expected-failures.txt)")
+	p.StringVar(&f.skips, "skips", "", "allowed skips file (default <root>/e2e/conformance/skips.txt)")
+	p.BoolVar(&f.chap, "chap", true, "against tandem, also run the CHAP suites with one-way and with mutual CHAP")
 	p.StringVar(&f.baseline, "baseline", "", "baseline file (default <root>/e2e/conformance/baseline.txt)")
 	p.BoolVar(&f.updateBaseline, "update-baseline", false, "rewrite the baseline with the tests that passed (tandem target only)")
 	root.AddCommand(newExec())
@@ -139,7 +146,7 @@ func findRoot() (string, error) {
 
 // startTarget starts the target f asks for in a fresh scratch directory.
 // The returned cleanup stops it and removes the directory unless keep.
-func startTarget(f *flags, w io.Writer) (*lab.Target, string, func(keep bool), error) {
+func startTarget(f *flags, w io.Writer, chap lab.CHAP) (*lab.Target, string, func(keep bool), error) {
 	if f.root == "" {
 		r, err := findRoot()
 		if err != nil {
@@ -155,7 +162,7 @@ func startTarget(f *flags, w io.Writer) (*lab.Target, string, func(keep bool), e
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("scratch directory: %w", err)
 	}
-	opts := lab.Options{Dir: dir, Port: f.port, IQN: f.iqn, LUN: f.lun, LUNSize: size, Preallocate: f.prealloc, Thin: f.thin}
+	opts := lab.Options{Dir: dir, Port: f.port, IQN: f.iqn, LUN: f.lun, LUNSize: size, Preallocate: f.prealloc, Thin: f.thin, CHAP: chap}
 	var t *lab.Target
 	switch f.target {
 	case "tandem":
@@ -235,16 +242,15 @@ func run(w io.Writer, f *flags) error {
 	if f.updateBaseline && f.target != "tandem" {
 		return errors.New("--update-baseline records tandem-target's passes: use it with --target tandem")
 	}
-	var expected []conformance.Expectation
-	var baseline []string
+	var exp expectations
 	if f.gate {
 		// Read the expectations first: a typo there should not cost a run.
 		var err error
-		if expected, baseline, err = loadExpectations(f); err != nil {
+		if exp, err = loadExpectations(f); err != nil {
 			return err
 		}
 	}
-	t, dir, cleanup, err := startTarget(f, os.Stderr)
+	t, dir, cleanup, err := startTarget(f, os.Stderr, lab.CHAP{})
 	if err != nil {
 		return err
 	}
@@ -315,6 +321,15 @@ func run(w io.Writer, f *flags) error {
 		keep = true
 		return fmt.Errorf("iscsi-test-cu ran no test (%v): is the URL %s right?\n%s", sr.ExitErr, t.URL, lab.Tail(logPath, 20))
 	}
+	if f.chap && f.target == "tandem" && f.test == "" && sr.Aborted == "" {
+		cr, d, err := runCHAP(f, log)
+		if err != nil {
+			keep = true
+			return err
+		}
+		sr.Duration += d
+		results = append(results, cr...)
+	}
 	for _, r := range results {
 		if r.Reason != "" {
 			fmt.Fprintf(w, "%s %s  %s\n", r.Status, r.Name, r.Reason)
@@ -339,7 +354,7 @@ func run(w io.Writer, f *flags) error {
 		failure = errGate
 	}
 	if f.gate {
-		v := conformance.Gate(results, expected, baseline)
+		v := conformance.Gate(results, exp.failures, exp.skips, exp.baseline)
 		rep.Gate = &v
 		v.Report(w)
 		if !v.OK() {
@@ -374,35 +389,51 @@ func baselinePath(f *flags) string {
 	return filepath.Join(f.root, "e2e", "conformance", "baseline.txt")
 }
 
-func loadExpectations(f *flags) ([]conformance.Expectation, []string, error) {
+// expectations are the committed files the gate compares with.
+type expectations struct {
+	failures, skips []conformance.Expectation
+	baseline        []string
+}
+
+func loadExpectations(f *flags) (expectations, error) {
+	var e expectations
 	if f.root == "" {
 		r, err := findRoot()
 		if err != nil {
-			return nil, nil, err
+			return e, err
 		}
 		f.root = r
 	}
-	ep := f.expected
-	if ep == "" {
-		ep = filepath.Join(f.root, "e2e", "conformance", "expected-failures.txt")
+	read := func(flag, name string) ([]conformance.Expectation, error) {
+		p := flag
+		if p == "" {
+			p = filepath.Join(f.root, "e2e", "conformance", name)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		list, err := conformance.ParseExpected(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		return list, nil
 	}
-	eb, err := os.ReadFile(ep)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read expected failures: %w", err)
+	var err error
+	if e.failures, err = read(f.expected, "expected-failures.txt"); err != nil {
+		return e, err
 	}
-	expected, err := conformance.ParseExpected(bytes.NewReader(eb))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", ep, err)
+	if e.skips, err = read(f.skips, "skips.txt"); err != nil {
+		return e, err
 	}
 	bb, err := os.ReadFile(baselinePath(f))
 	if err != nil {
-		return nil, nil, fmt.Errorf("read baseline: %w", err)
+		return e, fmt.Errorf("read baseline: %w", err)
 	}
-	baseline, err := conformance.ParseBaseline(bytes.NewReader(bb))
-	if err != nil {
-		return nil, nil, err
+	if e.baseline, err = conformance.ParseBaseline(bytes.NewReader(bb)); err != nil {
+		return e, err
 	}
-	return expected, baseline, nil
+	return e, nil
 }
 
 // listTests asks the suite for the names of the family's tests, so that

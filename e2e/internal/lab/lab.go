@@ -42,6 +42,15 @@ type Options struct {
 	Thin bool
 	// Ready is how long to wait for the port to accept connections.
 	Ready time.Duration
+	// CHAP, when User is set, makes logins to the target authenticate
+	// (tandem only); with MutualUser set too the target proves itself.
+	CHAP CHAP
+}
+
+// CHAP are the credentials a target started with Options.CHAP demands.
+type CHAP struct {
+	User, Secret             string // the initiator's
+	MutualUser, MutualSecret string // the target's, for mutual CHAP
 }
 
 // Target is a running target.
@@ -132,6 +141,13 @@ func StartTandem(bin string, args []string, o Options) (*Target, error) {
 			Thin: o.Thin, WriteCache: true, Serial: config.DefaultSerial(o.IQN, o.LUN),
 		}},
 	}}
+	if o.CHAP.User != "" {
+		ch, err := writeCHAP(o.Dir, o.CHAP)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Targets[0].CHAP = ch
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("generated config is invalid: %w", err)
 	}
@@ -148,6 +164,29 @@ func StartTandem(bin string, args []string, o Options) (*Target, error) {
 		argv = append(argv, strings.ReplaceAll(a, "{config}", cfgPath))
 	}
 	return start(bin, argv, o)
+}
+
+// writeCHAP writes c's secrets into 0600 files in dir, as
+// tandem-target's config wants them.
+func writeCHAP(dir string, c CHAP) (config.CHAP, error) {
+	out := config.CHAP{User: c.User, MutualUser: c.MutualUser}
+	write := func(name, secret string) (string, error) {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(secret+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("write CHAP secret: %w", err)
+		}
+		return p, nil
+	}
+	var err error
+	if out.SecretFile, err = write("chap.secret", c.Secret); err != nil {
+		return out, err
+	}
+	if c.MutualUser != "" {
+		if out.MutualSecretFile, err = write("chap-mutual.secret", c.MutualSecret); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }
 
 // StartCommand runs command through /bin/sh (with exec, so that the PID is
