@@ -2,7 +2,7 @@ package vm
 
 // initScript is the guest's /init (busybox sh as PID 1). Per-guest
 // settings come from the kernel command line (tandem.ip, tandem.iqn,
-// tandem.hostname, tandem.iscsid), so one image serves every guest.
+// tandem.ip1, tandem.ip2, tandem.hostname, tandem.iscsid), so one image serves every guest.
 //
 // It stays PID 1 and sleeps in a loop: ash reaps any child while it waits
 // for sleep, so daemons' orphans (iscsid forks) do not pile up as zombies.
@@ -19,10 +19,12 @@ mount -t tmpfs tmpfs /tmp
 while read -r m; do
 	insmod "$m" 2>/dev/null || case "$m" in *-intel.ko|*-pclmul.ko) ;; *) echo "init: insmod $m failed" ;; esac
 done < /etc/tandem/modules
-ip=; iqn=; hn=guest; iscsid=1
+ip=; ip1=; ip2=; iqn=; hn=guest; iscsid=1
 for a in $(cat /proc/cmdline); do
 	case "$a" in
 	tandem.ip=*) ip="${a#*=}" ;;
+	tandem.ip1=*) ip1="${a#*=}" ;;
+	tandem.ip2=*) ip2="${a#*=}" ;;
 	tandem.iqn=*) iqn="${a#*=}" ;;
 	tandem.hostname=*) hn="${a#*=}" ;;
 	tandem.iscsid=*) iscsid="${a#*=}" ;;
@@ -34,6 +36,9 @@ if [ -n "$ip" ]; then
 	ip addr add "$ip" dev eth0
 	ip link set eth0 up
 fi
+# Further NICs (vm.Config.NICs) are eth1, eth2 in order.
+[ -n "$ip1" ] && { ip addr add "$ip1" dev eth1; ip link set eth1 up; }
+[ -n "$ip2" ] && { ip addr add "$ip2" dev eth2; ip link set eth2 up; }
 # Each guest needs its own InitiatorName (open-iscsi reads it at start).
 [ -n "$iqn" ] && echo "InitiatorName=$iqn" > /etc/iscsi/initiatorname.iscsi
 [ "$iscsid" = 1 ] && iscsid

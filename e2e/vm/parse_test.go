@@ -102,6 +102,28 @@ func TestQemuArgs(t *testing.T) {
 	assert.Error(t, bad.defaults())
 }
 
+func TestQemuArgsNICsDrivesEvents(t *testing.T) {
+	c := Config{Name: "n1", Image: &Image{Kernel: "/k/vmlinuz", Initrd: "/k/initrd.img"}, Dir: "/r",
+		Tap: "t0", IP: netip.MustParsePrefix("10.0.0.11/24"),
+		NICs:   []NIC{{Tap: "t1", IP: netip.MustParsePrefix("10.0.1.11/24")}},
+		Drives: []string{"/r/disk.img"}, EventPort: true}
+	require.NoError(t, c.defaults())
+	a := strings.Join(QemuArgs(c), " ")
+	for _, want := range []string{
+		"-netdev tap,id=net1,ifname=t1,script=no,downscript=no",
+		"-device virtio-net-pci,netdev=net1,mac=" + MACFor("n1-nic1"),
+		"-drive file=/r/disk.img,format=raw,if=virtio,index=0",
+		"-chardev socket,id=evt,path=/r/n1.evt,server=on,wait=off",
+		"-device virtserialport,chardev=evt,name=" + EventPortName,
+	} {
+		assert.Contains(t, a, want)
+	}
+	assert.Contains(t, KernelCmdline(c), "tandem.ip1=10.0.1.11/24")
+	bad := c
+	bad.NICs = []NIC{{Tap: ""}}
+	assert.ErrorContains(t, bad.defaults(), "further NIC")
+}
+
 func TestMACFor(t *testing.T) {
 	m := MACFor("guest0")
 	assert.Equal(t, m, MACFor("guest0"))

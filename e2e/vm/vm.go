@@ -43,6 +43,17 @@ type Config struct {
 	MAC string
 	// IP is the guest address with its prefix length, e.g. 10.213.7.11/24.
 	IP netip.Prefix
+	// NICs are further guest NICs (eth1, eth2, ... in order), each on its
+	// own tap; their qemu netdev IDs are net1, net2, ... (Monitor's
+	// "set_link net1 off").
+	NICs []NIC
+	// Drives are raw image files the guest sees as virtio disks
+	// (/dev/vda, /dev/vdb, ...).
+	Drives []string
+	// EventPort adds a second virtio-serial port (EventPortName) whose host
+	// side is a unix socket (DialEvents): guest daemons write their log
+	// lines to it and the host stamps them on arrival.
+	EventPort bool
 	// IQN is the guest's InitiatorName.
 	IQN string
 	// NoISCSID keeps /init from starting iscsid.
@@ -74,11 +85,29 @@ func (c *Config) defaults() error {
 	if len(c.Tap) > 15 {
 		return fmt.Errorf("vm: tap name %q must be 1..15 bytes", c.Tap)
 	}
+	for _, n := range c.NICs {
+		if n.Tap == "" || len(n.Tap) > 15 {
+			return fmt.Errorf("vm: tap name %q of a further NIC must be 1..15 bytes", n.Tap)
+		}
+	}
 	if n := len(c.socket("mon")); n > 107 {
 		return fmt.Errorf("vm: socket path %s is %d bytes, over the 107 unix sockets allow: use a shorter Dir", c.socket("mon"), n)
 	}
 	return nil
 }
+
+// NIC is one further guest NIC.
+type NIC struct {
+	// Tap is its host side, an existing tap device in Config.Netns.
+	Tap string
+	// MAC; default derived from the guest's name and the NIC's index.
+	MAC string
+	// IP with its prefix length; invalid = the guest leaves it unconfigured.
+	IP netip.Prefix
+}
+
+// EventPortName is the virtio-serial port name of Config.EventPort.
+const EventPortName = "tandem.evt"
 
 func (c *Config) socket(kind string) string { return filepath.Join(c.Dir, c.Name+"."+kind) }
 
@@ -96,6 +125,11 @@ func KernelCmdline(c Config) string {
 	args := []string{"console=ttyS0", "panic=-1", "loglevel=4", "tandem.hostname=" + c.Name}
 	if c.IP.IsValid() {
 		args = append(args, "tandem.ip="+c.IP.String())
+	}
+	for i, n := range c.NICs {
+		if n.IP.IsValid() {
+			args = append(args, fmt.Sprintf("tandem.ip%d=%s", i+1, n.IP))
+		}
 	}
 	if c.IQN != "" {
 		args = append(args, "tandem.iqn="+c.IQN)
@@ -133,6 +167,24 @@ func QemuArgs(c Config) []string {
 			"-netdev", "tap,id=net0,ifname="+c.Tap+",script=no,downscript=no",
 			"-device", "virtio-net-pci,netdev=net0,mac="+c.MAC)
 	}
+	for i, n := range c.NICs {
+		mac := n.MAC
+		if mac == "" {
+			mac = MACFor(fmt.Sprintf("%s-nic%d", c.Name, i+1))
+		}
+		id := fmt.Sprintf("net%d", i+1)
+		a = append(a,
+			"-netdev", "tap,id="+id+",ifname="+n.Tap+",script=no,downscript=no",
+			"-device", "virtio-net-pci,netdev="+id+",mac="+mac)
+	}
+	for i, d := range c.Drives {
+		a = append(a, "-drive", fmt.Sprintf("file=%s,format=raw,if=virtio,index=%d", d, i))
+	}
+	if c.EventPort {
+		a = append(a,
+			"-chardev", "socket,id=evt,path="+c.socket("evt")+",server=on,wait=off",
+			"-device", "virtserialport,chardev=evt,name="+EventPortName)
+	}
 	return a
 }
 
@@ -165,7 +217,7 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("vm: run dir: %w", err)
 	}
-	for _, k := range []string{"ctl", "mon"} {
+	for _, k := range []string{"ctl", "mon", "evt"} {
 		_ = os.Remove(cfg.socket(k))
 	}
 	qemu, err := exec.LookPath("qemu-system-x86_64")
@@ -351,6 +403,20 @@ func (v *VM) Monitor(ctx context.Context, command string) (string, error) {
 	return string(out), nil
 }
 
+// DialEvents connects to the guest's event port (Config.EventPort); the
+// caller reads its lines. qemu keeps one connection: dial once.
+func (v *VM) DialEvents(ctx context.Context) (net.Conn, error) {
+	if !v.cfg.EventPort {
+		return nil, fmt.Errorf("vm %s: no event port: set Config.EventPort", v.cfg.Name)
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", v.cfg.socket("evt"))
+	if err != nil {
+		return nil, fmt.Errorf("vm %s: event port: %w", v.cfg.Name, err)
+	}
+	return c, nil
+}
+
 // Name is the guest's name.
 func (v *VM) Name() string { return v.cfg.Name }
 
@@ -377,7 +443,7 @@ func (v *VM) Close() error {
 		if v.conn != nil {
 			v.conn.Close()
 		}
-		for _, k := range []string{"ctl", "mon"} {
+		for _, k := range []string{"ctl", "mon", "evt"} {
 			_ = os.Remove(v.cfg.socket(k))
 		}
 	})
