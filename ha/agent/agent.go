@@ -84,6 +84,12 @@ type Agent struct {
 	key  uint64
 	cmds chan cmdReq
 	done chan struct{}
+	// wake fires at the machine's next deadline (fsm.Machine.NextDeadline):
+	// the peer is declared dead at last heard + deadtime, not on the next
+	// periodic tick. wakeAt is the armed deadline, wakeStop disarms it.
+	wake     chan struct{}
+	wakeAt   time.Duration
+	wakeStop func() bool
 
 	// Loop-owned state.
 	round   uint64
@@ -190,6 +196,7 @@ func New(cfg *config.Config, opt Options) (*Agent, error) {
 	a.ls = make([]linkState, len(a.links))
 	a.results = make(chan fsm.ResourceResult, 2*len(a.res)+1)
 	a.cmds = make(chan cmdReq)
+	a.wake = make(chan struct{}, 1)
 	a.done = make(chan struct{})
 	if a.opt.Fence == nil {
 		a.opt.Fence = FenceFunc(cfg.SelfFence, a.log)
@@ -250,8 +257,8 @@ func (a *Agent) closeLinks() {
 // now is the machine's time: monotonic, since New.
 func (a *Agent) now() time.Duration { return a.clk.Now().Sub(a.start) }
 
-// tickEvery is the tick period: a quarter keepalive bounds the lateness of
-// heartbeats and of the dead-peer verdict to keepalive/4.
+// tickEvery is the backstop tick period; the deadlines themselves are
+// stepped at the instant the machine names (arm).
 func (a *Agent) tickEvery() time.Duration {
 	d := a.cfg.Timing.Keepalive / 4
 	if d < time.Millisecond {
@@ -271,6 +278,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		"initdead", a.cfg.Timing.InitDead, "boot", a.boot)
 	tick := a.clk.NewTicker(a.tickEvery())
 	defer tick.Stop()
+	defer a.arm(0, false)
 	a.step(fsm.Tick{Now: a.now()})
 	if a.dhb != nil {
 		dctx, cancel := context.WithCancel(ctx)
@@ -284,6 +292,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		case r := <-a.disk:
 			a.diskResult(r)
 		case <-tick.C():
+			a.step(fsm.Tick{Now: a.now()})
+		case <-a.wake:
 			a.step(fsm.Tick{Now: a.now()})
 		case d := <-a.inbox:
 			a.receive(d)
@@ -313,6 +323,8 @@ func (a *Agent) shutdown() error {
 	for grace > 0 && a.busy() && a.now() < deadline {
 		select {
 		case <-tick.C():
+			a.step(fsm.Tick{Now: a.now()})
+		case <-a.wake:
 			a.step(fsm.Tick{Now: a.now()})
 		case d := <-a.inbox:
 			a.receive(d)
@@ -419,7 +431,9 @@ func (a *Agent) step(ev fsm.Event) []fsm.Action {
 	acts := a.m.Step(ev)
 	a.state = a.m.Status()
 	fenced := a.state.State == fsm.Fenced
+	at, ok := a.m.NextDeadline()
 	a.mu.Unlock()
+	a.arm(at, ok)
 	// A fenced node never registers its key again on its own (the iscsi
 	// resource's re-registration reads this before deciding).
 	if fenced {
@@ -431,6 +445,29 @@ func (a *Agent) step(ev fsm.Event) []fsm.Action {
 		a.do(act)
 	}
 	return acts
+}
+
+// arm schedules a wake-up at the machine's next deadline (at, machine
+// time), replacing an earlier one. The timer fires no earlier than at, so
+// the Tick it causes is at or after the deadline.
+func (a *Agent) arm(at time.Duration, ok bool) {
+	if ok && at == a.wakeAt && a.wakeStop != nil {
+		return
+	}
+	if a.wakeStop != nil {
+		a.wakeStop()
+		a.wakeStop = nil
+	}
+	a.wakeAt = at
+	if !ok {
+		return
+	}
+	a.wakeStop = a.clk.AfterFunc(max(at-a.now(), 0), func() {
+		select {
+		case a.wake <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	})
 }
 
 // refusal turns the machine's "command refused" notice into an error for

@@ -15,9 +15,11 @@
 //
 //  1. Create it with New(Config) from the validated configuration. Keep one
 //     monotonic clock origin; every Now passed in is the time since then.
-//  2. Call Step(Tick{Now}) periodically, at least every Keepalive/2 (every
-//     50ms is fine). Timing decisions happen on ticks: the peer is
-//     declared dead at the first tick at or after last-heard + DeadTime.
+//  2. Call Step(Tick{Now}) at NextDeadline after every Step, and
+//     periodically as a backstop (at least every Keepalive/2). Timing
+//     decisions happen on ticks: the peer is declared dead at the first
+//     tick at or after last-heard + DeadTime, so a tick at NextDeadline
+//     declares it at the deadline itself, not up to a tick period late.
 //  3. For every datagram received on link i: heartbeat.Filter.Receive it
 //     (drops forged, foreign, looped-back and replayed ones), then
 //     Step(Heartbeat{Link: i, Node, Boot, Seq, State, Flags, Now}).

@@ -1,0 +1,90 @@
+package fsm
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func notified(acts []Action, msg string) (Notify, bool) {
+	for _, a := range acts {
+		if n, ok := a.(Notify); ok && n.Msg == msg {
+			return n, true
+		}
+	}
+	return Notify{}, false
+}
+
+func attr(n Notify, key string) any {
+	for i := 0; i+1 < len(n.Attrs); i += 2 {
+		if n.Attrs[i] == key {
+			return n.Attrs[i+1]
+		}
+	}
+	return nil
+}
+
+// TestPeerDeadAtTheDeadline: a runtime that ticks only at NextDeadline
+// declares the peer dead at last heard + DeadTime exactly, not a tick
+// period later; one nanosecond before, it is alive.
+func TestPeerDeadAtTheDeadline(t *testing.T) {
+	cfg := testConfig()
+	cfg.DeadTime, cfg.Keepalive = 2*time.Second, 500*time.Millisecond
+	m, err := New(cfg)
+	require.NoError(t, err)
+	complete(m, m.Step(Tick{Now: 0}))
+	heard := 300 * time.Millisecond
+	complete(m, m.Step(Heartbeat{Link: 0, Node: "b", Boot: 1, Seq: 1, State: Active, Now: heard}))
+	require.True(t, m.Status().Peer.Alive)
+
+	deadline := heard + cfg.DeadTime
+	for {
+		at, ok := m.NextDeadline()
+		require.True(t, ok, "a heard peer always leaves a deadline")
+		require.LessOrEqual(t, at, deadline, "the peer's deadline must not be skipped")
+		if at == deadline {
+			break
+		}
+		acts := complete(m, m.Step(Tick{Now: at}))
+		_, dead := notified(acts, "peer dead")
+		require.False(t, dead, "peer declared dead at %v, before its deadline %v", at, deadline)
+	}
+	acts := m.Step(Tick{Now: deadline - 1})
+	_, dead := notified(acts, "peer dead")
+	require.False(t, dead, "one nanosecond before the deadline the peer is alive")
+	n, dead := notified(m.Step(Tick{Now: deadline}), "peer dead")
+	require.True(t, dead)
+	assert.Equal(t, cfg.DeadTime, attr(n, "silent"))
+}
+
+func TestNextDeadlineCoversInitDeadAndMonitors(t *testing.T) {
+	cfg := testConfig()
+	m, err := New(cfg)
+	require.NoError(t, err)
+	_, ok := m.NextDeadline()
+	assert.False(t, ok, "nothing is pending before the first event")
+	complete(m, m.Step(Tick{Now: 0}))
+	// Alone: tick only at the deadlines until the group runs after initdead.
+	var now time.Duration
+	for m.Status().State != Active {
+		at, ok := m.NextDeadline()
+		require.True(t, ok)
+		require.Greater(t, at, now)
+		now = at
+		require.LessOrEqual(t, now, DefaultInitDead, "initdead passed without the group starting")
+		complete(m, m.Step(Tick{Now: now}))
+	}
+	assert.Equal(t, DefaultInitDead, now, "the group starts at initdead itself")
+	// Active: the next monitor is a deadline.
+	acts := []Action{}
+	for len(runs(acts)) == 0 {
+		at, ok := m.NextDeadline()
+		require.True(t, ok)
+		require.LessOrEqual(t, at, now+time.Second)
+		now = at
+		acts = m.Step(Tick{Now: now})
+	}
+	assert.Equal(t, DefaultInitDead+time.Second, now, "monitors run at their interval")
+}
