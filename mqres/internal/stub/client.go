@@ -31,6 +31,10 @@ func Dial(prefix, qm string) (*Client, error) {
 	return &Client{conn: c, r: bufio.NewReader(c)}, nil
 }
 
+// NewClient speaks the protocol over c, e.g. a TCP connection to the
+// queue manager's listener (qm.ini TCP: Port).
+func NewClient(c net.Conn) *Client { return &Client{conn: c, r: bufio.NewReader(c)} }
+
 func (c *Client) Close() error { return c.conn.Close() }
 
 func (c *Client) call(req string) (string, error) {

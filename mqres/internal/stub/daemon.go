@@ -85,6 +85,19 @@ func daemon(e env, args []string) int {
 	}
 	d := &qmgr{e: e, q: q, running: make(chan struct{}), end: make(chan string, 1)}
 	go d.serve(ln)
+	// The TCP listener (qm.ini TCP: Port=1414) speaks the same protocol to
+	// remote clients; it starts and ends with the queue manager.
+	var tcp net.Listener
+	if port, err := listenerPort(data); err != nil || port != "" {
+		if err == nil {
+			tcp, err = net.Listen("tcp", ":"+port)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "amqzxma0: TCP listener:", err)
+			return rcUnexpected
+		}
+		go d.serve(tcp)
+	}
 
 	var mode string
 	select {
@@ -106,6 +119,9 @@ func daemon(e env, args []string) int {
 		set("ENDING PREEMPTIVELY")
 	}
 	ln.Close()
+	if tcp != nil {
+		tcp.Close()
+	}
 	os.Remove(e.sock(qm))
 	pw.Close() // amqzmuc0 follows
 	final := map[string]string{"c": "ENDED NORMALLY", "w": "ENDED NORMALLY", "i": "ENDED IMMEDIATELY", "p": "ENDED PREEMPTIVELY"}[mode]

@@ -9,7 +9,9 @@
 // Shared files under the queue manager's data path: qm.ini, qmstatus (the
 // state a second node reads) and qmstatus.lock, flock'ed by the running
 // queue manager so that a crash releases it as MQ's file locks do. The node
-// name is $MQSTUB_HOST (default the hostname).
+// name is $MQSTUB_HOST (default the hostname). A `TCP:` stanza with
+// `Port=1414` in qm.ini makes the queue manager also serve put/get on that
+// TCP port while it runs (MQ's listener started with the queue manager).
 //
 // Faults ($prefix/mqstub.faults, key=value lines, read at each use):
 //

@@ -113,22 +113,42 @@ func dataPath(e env, s stanza) string {
 
 // logPath reads LogPath from the queue manager's qm.ini on the data path.
 func logPath(data string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(data, "qm.ini"))
+	v, ok, err := qmIni(data, "Log", "LogPath")
 	if err != nil {
 		return "", err
+	}
+	if !ok {
+		return "", fmt.Errorf("no LogPath in %s/qm.ini", data)
+	}
+	return v, nil
+}
+
+// listenerPort reads Port from qm.ini's TCP stanza, as MQ's listener
+// started with the queue manager (CONTROL(QMGR)) uses it; "" = no TCP
+// listener.
+func listenerPort(data string) (string, error) {
+	v, _, err := qmIni(data, "TCP", "Port")
+	return v, err
+}
+
+// qmIni reads key from stanza of the queue manager's qm.ini.
+func qmIni(data, stanza, key string) (string, bool, error) {
+	b, err := os.ReadFile(filepath.Join(data, "qm.ini"))
+	if err != nil {
+		return "", false, err
 	}
 	in := false
 	for _, l := range strings.Split(string(b), "\n") {
 		l = strings.TrimSpace(l)
 		if strings.HasSuffix(l, ":") {
-			in = l == "Log:"
+			in = l == stanza+":"
 			continue
 		}
-		if k, v, ok := strings.Cut(l, "="); ok && in && k == "LogPath" {
-			return v, nil
+		if k, v, ok := strings.Cut(l, "="); ok && in && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v), true, nil
 		}
 	}
-	return "", fmt.Errorf("no LogPath in %s/qm.ini", data)
+	return "", false, nil
 }
 
 // faults reads the fault file afresh.
