@@ -6,13 +6,20 @@ package sdnotify
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 )
 
-// Ready sends READY=1 to the socket named by $NOTIFY_SOCKET. Without that
+// Ready sends READY=1 to the socket named by $NOTIFY_SOCKET; without that
 // variable (not started by systemd, or not Type=notify) it does nothing.
-func Ready() error { return Notify(os.Getenv("NOTIFY_SOCKET"), "READY=1") }
+// A failure is logged, not returned: the daemon serves anyway, and
+// systemd's TimeoutStartSec reports the missing notification.
+func Ready(log *slog.Logger) {
+	if err := Notify(os.Getenv("NOTIFY_SOCKET"), "READY=1"); err != nil && log != nil {
+		log.Warn("systemd readiness not sent", "err", err)
+	}
+}
 
 // Notify sends state (newline-separated VAR=value pairs) to socket, a path
 // or, with a leading '@', an abstract socket. An empty socket is a no-op.

@@ -1,6 +1,8 @@
 package sdnotify
 
 import (
+	"bytes"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"testing"
@@ -29,7 +31,7 @@ func TestReadyPath(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "notify")
 	c := listen(t, sock)
 	t.Setenv("NOTIFY_SOCKET", sock)
-	require.NoError(t, Ready())
+	Ready(nil)
 	assert.Equal(t, "READY=1", read(t, c))
 }
 
@@ -41,8 +43,14 @@ func TestNotifyAbstract(t *testing.T) {
 }
 
 func TestNoSocketIsNoop(t *testing.T) {
-	t.Setenv("NOTIFY_SOCKET", "")
-	assert.NoError(t, Ready())
+	assert.NoError(t, Notify("", "READY=1"))
+}
+
+func TestReadyLogsAFailure(t *testing.T) {
+	t.Setenv("NOTIFY_SOCKET", filepath.Join(t.TempDir(), "absent"))
+	var buf bytes.Buffer
+	Ready(slog.New(slog.NewTextHandler(&buf, nil)))
+	assert.Contains(t, buf.String(), "systemd readiness not sent")
 }
 
 func TestMissingSocketSaysWhere(t *testing.T) {
