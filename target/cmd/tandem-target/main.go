@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tandem-ha/tandem/internal/clidoc"
+	"github.com/tandem-ha/tandem/internal/sdnotify"
 	"github.com/tandem-ha/tandem/target/admin"
 	"github.com/tandem-ha/tandem/target/config"
 	"github.com/tandem-ha/tandem/target/daemon"
@@ -40,6 +42,7 @@ func main() {
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "/etc/tandem/target.yaml", "configuration file")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	clidoc.Attach(cmd) // --version; man pages and completions for make dist
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "tandem-target:", err)
 		os.Exit(1)
@@ -88,6 +91,7 @@ func run(ctx context.Context, cfgPath string, level slog.Level) error {
 		}()
 		defer func() { _ = os.Remove(cfg.AdminSocket) }()
 	}
+	sdnotify.Ready(log) // Type=notify: active once every portal and the admin socket listen
 	<-ctx.Done()
 	log.Info("shutting down")
 	if api != nil {
