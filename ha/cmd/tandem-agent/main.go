@@ -26,6 +26,8 @@ import (
 	"github.com/tandem-ha/tandem/ha/control"
 	"github.com/tandem-ha/tandem/ha/metrics"
 	_ "github.com/tandem-ha/tandem/ha/resource/all" // registers every resource type (ha/resource doc)
+	"github.com/tandem-ha/tandem/internal/clidoc"
+	"github.com/tandem-ha/tandem/internal/sdnotify"
 )
 
 func main() {
@@ -56,6 +58,7 @@ func main() {
 	f.BoolVar(&check, "check", false, "validate the configuration and exit")
 	f.BoolVar(&noGuard, "no-guard", false, "do not start the guard that releases the group if the agent dies")
 	c.AddCommand(guardCommand())
+	clidoc.Attach(c) // --version; man pages and completions for make dist
 	if err := c.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "tandem-agent:", err)
 		os.Exit(1)
@@ -96,6 +99,7 @@ func run(cfg *config.Config, path, node string, guard bool) error {
 		}()
 		defer hs.Close()
 	}
+	sdnotify.Ready(log) // Type=notify: active once the control socket and metrics listen
 	// The guard starts last: from here on this agent may hold resources.
 	if guard {
 		done, err := startGuard(path, node, log)
