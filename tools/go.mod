@@ -6,15 +6,18 @@ require (
 	github.com/spf13/cobra v1.10.2
 	github.com/stretchr/testify v1.12.1
 	github.com/tandem-ha/tandem/ha v0.0.0
+	github.com/tandem-ha/tandem/internal v0.0.0
 	github.com/tandem-ha/tandem/target v0.0.0
 )
 
 require (
+	github.com/cpuguy83/go-md2man/v2 v2.0.6 // indirect
 	github.com/dell/goiscsi v1.9.0 // indirect
 	github.com/fsnotify/fsnotify v1.9.0 // indirect
 	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/pelletier/go-toml/v2 v2.2.4 // indirect
+	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/sagikazarmark/locafero v0.11.0 // indirect
 	github.com/sourcegraph/conc v0.3.1-0.20240121214520-5f936abd7ae8 // indirect
 	github.com/spf13/afero v1.15.0 // indirect
@@ -23,7 +26,6 @@ require (
 	github.com/spf13/viper v1.21.0 // indirect
 	github.com/subosito/gotenv v1.6.0 // indirect
 	github.com/tandem-ha/tandem/initiator v0.0.0 // indirect
-	github.com/tandem-ha/tandem/internal v0.0.0 // indirect
 	github.com/tandem-ha/tandem/mqres v0.0.0 // indirect
 	github.com/tandem-ha/tandem/wire v0.0.0 // indirect
 	github.com/vishvananda/netlink v1.3.1 // indirect

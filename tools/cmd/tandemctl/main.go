@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tandem-ha/tandem/ha/control"
+	"github.com/tandem-ha/tandem/internal/clidoc"
 )
 
 func main() {
@@ -103,6 +104,7 @@ func newRoot() *cobra.Command {
 	rejoin := simple("rejoin", "Let a fenced node rejoin as standby (refused unless everything is stopped here and the peer holds the reservation)",
 		"rejoined: this node is standby", func(c *control.Client, ctx context.Context) error { return c.Rejoin(ctx) })
 	root.AddCommand(status, standby, takeover, maint, rejoin, newImportCmd())
+	clidoc.Attach(root) // --version; man pages and completions for make dist
 	return root
 }
 
