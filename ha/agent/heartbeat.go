@@ -93,5 +93,5 @@ func (a *Agent) receive(d link.Datagram) {
 	}
 	a.mu.Unlock()
 	a.step(fsm.Heartbeat{Link: d.Link, Node: m.Node, Boot: m.Boot, Seq: m.Seq,
-		State: fsm.NodeState(m.State), Flags: fsm.Flags(m.Flags), Now: now})
+		State: fsm.NodeState(m.State), Flags: fsm.Flags(m.Flags), Released: m.Type == heartbeat.TypeReleased, Now: now})
 }

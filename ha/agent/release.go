@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/tandem-ha/tandem/ha/config"
 	"github.com/tandem-ha/tandem/ha/fsm"
+	"github.com/tandem-ha/tandem/ha/heartbeat"
 	"github.com/tandem-ha/tandem/ha/internal/clock"
+	"github.com/tandem-ha/tandem/ha/link"
 	"github.com/tandem-ha/tandem/ha/resource"
 )
 
@@ -20,6 +23,14 @@ type ReleaseOptions struct {
 	Fence func(reason string)
 	// Clock times the operations. Nil: the system clock.
 	Clock clock.Clock
+	// Transports are the heartbeat links in config order, for the released
+	// heartbeat. Nil: opened from the config with link.Open (the dead
+	// agent's sockets are gone); an empty slice sends nothing.
+	Transports []link.Transport
+	// Boot is the released heartbeat's boot generation, which must be
+	// above the dead agent's so the peer's replay filter accepts it. Zero:
+	// the wall clock in nanoseconds, as the agent's own.
+	Boot uint64
 	// Log receives the release's log lines; nil discards.
 	Log *slog.Logger
 }
@@ -34,8 +45,10 @@ var ErrNotReleased = errors.New("resource group not released")
 // every resource, forces one whose stop failed (resource.Forcer), stops it
 // again, and asks for the self-fence when it still runs. Release carries
 // out those operations one at a time, with the same timeouts, and runs
-// opt.Fence then. It never starts anything. It returns nil once every
-// resource stopped.
+// opt.Fence then. It never starts anything. Once every resource stopped
+// it sends a released heartbeat (heartbeat.TypeReleased) on every link, so
+// the peer takes the group at once instead of after deadtime, and returns
+// nil. After a self-fence it sends nothing: something may still run.
 func Release(cfg *config.Config, opt ReleaseOptions) error {
 	log := opt.Log
 	if log == nil {
@@ -96,5 +109,39 @@ func Release(cfg *config.Config, opt ReleaseOptions) error {
 	if st := m.Status().State; st != fsm.Init {
 		return fmt.Errorf("release: state machine ended in %s, not init, with nothing left to run: report this as a bug", st)
 	}
+	sendReleased(cfg, opt, log)
 	return nil
+}
+
+// sendReleased tells the peer, on every link, that the group is stopped
+// here and the agent is gone. A link that cannot be opened or sent on is
+// logged: the peer then waits for deadtime as before.
+func sendReleased(cfg *config.Config, opt ReleaseOptions, log *slog.Logger) {
+	links := opt.Transports
+	if links == nil {
+		inbox := make(chan link.Datagram, 1) // nothing is read: the guard only speaks
+		for i, l := range cfg.Links {
+			t, err := link.Open(i, l, inbox, log)
+			if err != nil {
+				log.Warn("released heartbeat not sent on this link: the peer waits for deadtime", "link", l.Name, "err", err)
+				continue
+			}
+			defer t.Close()
+			links = append(links, t)
+		}
+	}
+	boot := opt.Boot
+	if boot == 0 {
+		boot = uint64(time.Now().UnixNano())
+	}
+	var buf []byte
+	for i, t := range links {
+		m := heartbeat.Message{Cluster: cfg.Cluster, Node: cfg.Node, Boot: boot, Seq: uint64(i) + 1,
+			Type: heartbeat.TypeReleased, State: uint8(fsm.Standby), Flags: uint8(fsm.FlagYield), SentAt: 1}
+		buf = heartbeat.Seal(buf[:0], cfg.Key, &m)
+		if err := t.Send(buf); err != nil {
+			log.Warn("released heartbeat not sent: the peer waits for deadtime", "link", i, "err", err)
+		}
+	}
+	log.Info("released heartbeat sent", "links", len(links))
 }

@@ -10,7 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tandem-ha/tandem/ha/fsm"
 	"github.com/tandem-ha/tandem/ha/internal/clock"
+	"github.com/tandem-ha/tandem/ha/link"
 	"github.com/tandem-ha/tandem/ha/resource"
 )
 
@@ -67,6 +69,10 @@ func (r *recRes) Monitor(context.Context) (resource.Status, error) {
 	return resource.StatusRunning, nil
 }
 
+// noLinks: the release tests that are not about the released heartbeat
+// send none.
+var noLinks = []link.Transport{}
+
 func releaseGroup(l *opLog, svc *recRes) []resource.Resource {
 	return []resource.Resource{&recRes{name: "vip", log: l}, svc}
 }
@@ -75,7 +81,7 @@ func TestReleaseStopsInReverseOrder(t *testing.T) {
 	l := &opLog{}
 	fenced := 0
 	err := Release(testConfig(0), ReleaseOptions{Resources: releaseGroup(l, &recRes{name: "svc", log: l}),
-		Fence: func(string) { fenced++ }, Clock: clock.NewFake(time.Unix(0, 0)), Log: logger(t)})
+		Fence: func(string) { fenced++ }, Clock: clock.NewFake(time.Unix(0, 0)), Transports: noLinks, Log: logger(t)})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"stop svc", "stop vip"}, l.get())
 	assert.Zero(t, fenced)
@@ -85,7 +91,7 @@ func TestReleaseForcesAFailedStop(t *testing.T) {
 	l := &opLog{}
 	fenced := 0
 	err := Release(testConfig(0), ReleaseOptions{Resources: releaseGroup(l, &recRes{name: "svc", log: l, failStops: 1}),
-		Fence: func(string) { fenced++ }, Clock: clock.NewFake(time.Unix(0, 0)), Log: logger(t)})
+		Fence: func(string) { fenced++ }, Clock: clock.NewFake(time.Unix(0, 0)), Transports: noLinks, Log: logger(t)})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"stop svc", "force svc", "stop svc", "stop vip"}, l.get())
 	assert.Zero(t, fenced)
@@ -95,7 +101,7 @@ func TestReleaseFencesWhenStopFailsAfterForce(t *testing.T) {
 	l := &opLog{}
 	var reasons []string
 	err := Release(testConfig(0), ReleaseOptions{Resources: releaseGroup(l, &recRes{name: "svc", log: l, failStops: 2}),
-		Fence: func(r string) { reasons = append(reasons, r) }, Clock: clock.NewFake(time.Unix(0, 0)), Log: logger(t)})
+		Fence: func(r string) { reasons = append(reasons, r) }, Clock: clock.NewFake(time.Unix(0, 0)), Transports: noLinks, Log: logger(t)})
 	require.ErrorIs(t, err, ErrNotReleased)
 	assert.Equal(t, []string{"stop svc", "force svc", "stop svc"}, l.get(), "nothing after the fence decision")
 	require.Len(t, reasons, 1)
@@ -111,7 +117,7 @@ func TestReleaseTimesOutAHangingStopOnTheClock(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Release(cfg, ReleaseOptions{Resources: releaseGroup(l, &recRes{name: "svc", log: l, hang: true}),
-			Fence: func(string) { t.Error("fenced") }, Clock: clk, Log: logger(t)})
+			Fence: func(string) { t.Error("fenced") }, Clock: clk, Transports: noLinks, Log: logger(t)})
 	}()
 	require.Eventually(t, func() bool { return clk.Timers() == 1 }, 10*time.Second, time.Millisecond, "stop armed its timeout")
 	clk.Advance(cfg.Resources[1].StopTimeout - time.Millisecond)
@@ -120,4 +126,51 @@ func TestReleaseTimesOutAHangingStopOnTheClock(t *testing.T) {
 	clk.Advance(time.Millisecond)
 	require.NoError(t, <-done)
 	assert.Equal(t, []string{"stop svc", "force svc", "stop svc", "stop vip"}, l.get())
+}
+
+// TestKilledAgentsPeerTakesOverAtOnce: the guard's Release sends a
+// released heartbeat on every link once the group is stopped; the peer's
+// agent takes the group at once, well before deadtime, with no
+// acknowledgement from the dead node.
+func TestKilledAgentsPeerTakesOverAtOnce(t *testing.T) {
+	p := newPair(t)
+	p.start(0)
+	p.start(1)
+	p.waitStates("active", "standby")
+	// kill -9 of alpha: its loop stops, its resources keep running.
+	p.nodes[0].started = false
+	p.nodes[0].a.closeLinks()
+	l := &opLog{}
+	inbox := make(chan link.Datagram, 4)
+	guard := [2]*link.Mem{}
+	for i := range 2 {
+		g, _ := link.MemPair(i, inbox, p.nodes[1].inbox)
+		guard[i] = g
+	}
+	killed := p.elapsed()
+	require.NoError(t, Release(testConfig(0), ReleaseOptions{Resources: releaseGroup(l, &recRes{name: "svc", log: l}),
+		Clock: p.clk, Transports: []link.Transport{guard[0], guard[1]}, Boot: 100, Log: logger(t)}))
+	assert.Equal(t, []string{"stop svc", "stop vip"}, l.get())
+	p.until(time.Second, func() bool { return p.state(1) == "active" }, "beta takes over")
+	dead := testConfig(0).Timing.DeadTime
+	// Handed to the lockstep at the next quantum, then latency in flight.
+	assert.LessOrEqual(t, p.elapsed()-killed, quantum+latency, "beta starts when the released heartbeat arrives, not after deadtime %v", dead)
+	st := p.nodes[1].a.Status()
+	assert.Equal(t, "dead", st.Peer.State)
+	assert.Equal(t, uint64(1), st.Failovers)
+	b := p.nodes[1].a
+	assert.True(t, b.state.Peer.Released)
+	assert.Equal(t, fsm.Active, b.state.State)
+}
+
+// TestReleaseThatFencedSendsNothing: after a self-fence something may still
+// run, so the peer must wait for deadtime.
+func TestReleaseThatFencedSendsNothing(t *testing.T) {
+	l := &opLog{}
+	inbox := make(chan link.Datagram, 4)
+	g, _ := link.MemPair(0, make(chan link.Datagram, 4), inbox)
+	err := Release(testConfig(0), ReleaseOptions{Resources: releaseGroup(l, &recRes{name: "svc", log: l, failStops: 2}),
+		Fence: func(string) {}, Clock: clock.NewFake(time.Unix(0, 0)), Transports: []link.Transport{g}, Log: logger(t)})
+	require.ErrorIs(t, err, ErrNotReleased)
+	assert.Empty(t, inbox)
 }

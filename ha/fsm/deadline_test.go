@@ -88,3 +88,35 @@ func TestNextDeadlineCoversInitDeadAndMonitors(t *testing.T) {
 	}
 	assert.Equal(t, DefaultInitDead+time.Second, now, "monitors run at their interval")
 }
+
+// TestReleasedPeerStaysDownForItsDeadRun: after the guard's released
+// heartbeat, a late keepalive or disk slot of the run that died does not
+// bring the peer back (it would make this node yield to a dead agent); a
+// new run of the peer's agent does.
+func TestReleasedPeerStaysDownForItsDeadRun(t *testing.T) {
+	cfg := testConfig()
+	cfg.Preferred, cfg.Arbiter = "b", true
+	m, err := New(cfg)
+	require.NoError(t, err)
+	complete(m, m.Step(Tick{Now: 0}))
+	complete(m, m.Step(DiskStatus{OK: true, Now: 0}))
+	complete(m, m.Step(Heartbeat{Link: 0, Node: "b", Boot: 10, Seq: 1, State: Active, Flags: FlagAck, Now: time.Millisecond}))
+	require.Equal(t, Standby, m.Status().State)
+
+	acts := complete(m, m.Step(Heartbeat{Link: 1, Node: "b", Boot: 11, Seq: 1, Released: true, Now: 2 * time.Millisecond}))
+	_, ok := notified(acts, "taking over from released peer")
+	require.True(t, ok)
+	require.Equal(t, Active, m.Status().State, "no acknowledgement awaited from a released peer")
+	assert.True(t, m.Status().Peer.Released)
+
+	complete(m, m.Step(Heartbeat{Link: 0, Node: "b", Boot: 10, Seq: 2, State: Active, Now: 3 * time.Millisecond}))
+	complete(m, m.Step(DiskBeat{Node: "b", Boot: 10, Seq: 7, State: Active, Now: 4 * time.Millisecond}))
+	st := m.Status()
+	assert.False(t, st.Peer.Alive, "the dead run's datagrams do not revive the peer")
+	assert.Equal(t, Active, st.State)
+
+	complete(m, m.Step(Heartbeat{Link: 0, Node: "b", Boot: 12, Seq: 1, State: Init, Now: 5 * time.Millisecond}))
+	st = m.Status()
+	assert.True(t, st.Peer.Alive, "a new run of the peer's agent is heard")
+	assert.False(t, st.Peer.Released)
+}

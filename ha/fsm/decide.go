@@ -77,6 +77,11 @@ func (m *Machine) maybeStart() {
 	}
 	if !m.peer.alive {
 		m.counters.Failovers++
+		if m.peer.released {
+			m.notify(slog.LevelWarn, "taking over from released peer", "peer", m.cfg.Peer)
+			m.start("peer released the group")
+			return
+		}
 		m.notify(slog.LevelWarn, "taking over from dead peer", "peer", m.cfg.Peer)
 		m.start("peer dead")
 		return

@@ -84,6 +84,10 @@
 // may run and fails over likewise. A stop failure escalates to OpForceStop,
 // then OpStop again; if that fails the node fences itself.
 //
+// A released heartbeat (Heartbeat.Released: the peer's agent died and its
+// guard stopped the group) makes the peer down at once, and this node
+// takes the group as after a graceful hand-over, without deadtime.
+//
 // When both nodes hold the group (a healed partition) the tie winner keeps
 // it and the other stops. If the winner still sees the peer holding after
 // DeadTime, the peer cannot hear it (one-way failure) and the winner yields.

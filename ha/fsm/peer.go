@@ -31,6 +31,10 @@ type peerView struct {
 	// rejoined: the peer (re)joined while we were running, so a preferred
 	// peer is owed the group when AutoFailback is on.
 	rejoined bool
+	// released: the peer's guard said its agent died and the group is
+	// stopped there (Heartbeat.Released); the peer is down until a
+	// heartbeat of a new run.
+	released bool
 	// The disk heartbeat: when the peer's slot last changed.
 	diskHeard bool
 	diskLast  time.Duration
@@ -106,6 +110,9 @@ func (m *Machine) diskBeat(e DiskBeat) {
 		return
 	}
 	p := &m.peer
+	if p.released && e.Boot < p.boot {
+		return // the slot of the run that died, read after its guard's word
+	}
 	p.diskHeard, p.diskLast, p.diskSeq, p.diskState = true, m.now, e.Seq, e.State
 	if !m.netLive() {
 		// The disk is the only news of the peer: its state is current.
@@ -189,6 +196,11 @@ func (m *Machine) heartbeat(e Heartbeat) {
 		p.last = m.now
 		return
 	}
+	if e.Released {
+		m.peerReleased(e)
+		return
+	}
+	p.released = false
 	switch {
 	case newBoot:
 		m.notify(slog.LevelWarn, "peer restarted", "peer", m.cfg.Peer, "state", e.State)
@@ -217,4 +229,20 @@ func (m *Machine) heartbeat(e Heartbeat) {
 	p.heard, p.alive = true, true
 	p.state, p.flags, p.boot, p.seq = e.State, e.Flags, e.Boot, e.Seq
 	p.last = m.now
+}
+
+// peerReleased: the peer's guard stopped the group after its agent died
+// (Heartbeat.Released). The peer holds nothing and will not answer, so it
+// is down now, as if declared dead, and a graceful hand-over: this node
+// takes the group without waiting for deadtime or an acknowledgement.
+func (m *Machine) peerReleased(e Heartbeat) {
+	p := &m.peer
+	if !p.released {
+		m.notify(slog.LevelWarn, "peer released the group: its agent died and its guard stopped the group", "peer", m.cfg.Peer)
+	}
+	p.heard, p.alive, p.released = true, false, true
+	p.state, p.flags, p.boot, p.seq = Standby, FlagYield, e.Boot, e.Seq
+	p.held, p.handedOver, p.rejoined = false, false, false
+	m.conflict, m.yield, m.request = false, false, false
+	m.sendNow = true
 }

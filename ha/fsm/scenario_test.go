@@ -24,6 +24,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the golden output of testdata
 //	        [fence=RES] [arbiter=true] [fence-action=log]
 //	start NODE...           power on agents (a new boot; resources keep their state)
 //	poweroff NODE...        the node vanishes (no heartbeats, no results)
+//	kill NODE...            kill -9 of the agent: its guard stops the group and
+//	                        sends a released heartbeat on every link not cut
 //	run DURATION            advance simulated time, ticking every step
 //	cut [link=N] [from=NODE]   drop datagrams on a link (all links; both directions)
 //	heal [link=N] [from=NODE]
@@ -205,6 +207,14 @@ func exec(sp **sim, line string) (string, error) {
 			}
 			s.powerOff(n)
 			s.logf(n, "POWER OFF")
+		}
+	case "kill":
+		for _, p := range pos {
+			n, err := node(p)
+			if err != nil {
+				return "", err
+			}
+			s.kill(n)
 		}
 	case "run":
 		d, err := time.ParseDuration(pos[0])

@@ -139,6 +139,33 @@ func (s *sim) powerOff(n *simNode) {
 	s.queue = q
 }
 
+// kill is kill -9 of n's agent: the machine is gone, its guard stops every
+// resource, then sends one released heartbeat (a new boot generation, the
+// guard's own) on every link that is not cut. A later start is a newer
+// boot still.
+func (s *sim) kill(n *simNode) {
+	s.powerOff(n)
+	s.logf(n, "KILL -9: the guard stops the group")
+	for _, name := range n.order {
+		n.res[name].running = false
+	}
+	n.boot++
+	p := s.peerOf(n)
+	if p == nil {
+		return
+	}
+	for l := range s.links {
+		if s.cut[l][n.name] {
+			continue
+		}
+		n.seq++
+		s.queue = append(s.queue, queued{at: s.now, node: p, ev: Heartbeat{
+			Link: l, Node: n.name, Boot: n.boot, Seq: n.seq, State: Standby, Flags: FlagYield, Released: true,
+		}})
+	}
+	s.drain()
+}
+
 func (s *sim) local(n *simNode) time.Duration { return s.now - n.start }
 
 func (s *sim) logf(n *simNode, format string, args ...any) {

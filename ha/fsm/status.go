@@ -34,9 +34,12 @@ type Status struct {
 type PeerStatus struct {
 	Name         string
 	Heard, Alive bool
-	State        NodeState
-	Boot         uint64
-	LastHeard    time.Duration
+	// Released: the peer's guard released the group after its agent died;
+	// the peer is down until a new run of its agent is heard.
+	Released  bool
+	State     NodeState
+	Boot      uint64
+	LastHeard time.Duration
 	// The disk heartbeat: the peer's slot last changed at DiskLast, with
 	// DiskSeq and DiskState.
 	DiskHeard bool
@@ -68,7 +71,7 @@ func (m *Machine) Status() Status {
 		Node: m.cfg.Self, State: m.state, Flags: m.flags(), Now: m.now,
 		Banned: m.banned, Yielding: m.yield, Claiming: m.claim, Counters: m.counters,
 		Peer: PeerStatus{
-			Name: m.cfg.Peer, Heard: m.peer.heard, Alive: m.peer.alive,
+			Name: m.cfg.Peer, Heard: m.peer.heard, Alive: m.peer.alive, Released: m.peer.released,
 			State: m.peer.state, Boot: m.peer.boot, LastHeard: m.peer.last,
 			DiskHeard: m.peer.diskHeard, DiskLast: m.peer.diskLast, DiskSeq: m.peer.diskSeq, DiskState: m.peer.diskState,
 		},

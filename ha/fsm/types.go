@@ -180,14 +180,22 @@ type Tick struct{ Now time.Duration }
 
 // Heartbeat is an authenticated, non-replayed heartbeat (heartbeat.Filter
 // already accepted it) received on link Link at time Now.
+//
+// Released marks the datagram of the peer's guard (heartbeat.TypeReleased):
+// the peer's agent died and its guard stopped the group there. The peer
+// holds nothing and nobody runs on its node to acknowledge a claim, so
+// the machine treats it as a graceful hand-over by a peer that is gone:
+// the peer is down at once (no deadtime wait) and this node takes the
+// group. State and Flags are then not read.
 type Heartbeat struct {
-	Link  int
-	Node  string
-	Boot  uint64
-	Seq   uint64
-	State NodeState
-	Flags Flags
-	Now   time.Duration
+	Link     int
+	Node     string
+	Boot     uint64
+	Seq      uint64
+	State    NodeState
+	Flags    Flags
+	Released bool
+	Now      time.Duration
 }
 
 // ResourceResult reports the end of a RunResource action: Err is non-nil

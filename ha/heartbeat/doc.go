@@ -2,7 +2,10 @@
 // and the receive-side filter that drops forged, foreign-cluster, looped-back
 // and replayed datagrams.
 //
-// One datagram is sent on every link each keepalive. It is authenticated with
+// One datagram is sent on every link each keepalive (TypeKeepalive). When
+// an agent dies, its guard stops the group and then sends one datagram of
+// TypeReleased on every link, so the peer takes over at once instead of
+// after deadtime. It is authenticated with
 // HMAC-SHA256 (RFC 2104, FIPS 198-1) under the cluster's shared key, computed
 // over every byte before the tag, so a datagram is accepted whole or not at
 // all. The layout is fixed and versioned (all integers big-endian):
@@ -13,7 +16,8 @@
 //	2      1    flags   (fsm.Flags bit set, e.g. takeover request)
 //	3      1    len(cluster), 1..255
 //	4      1    len(node),    1..255
-//	5      3    reserved, zero
+//	5      1    type    (Type: keepalive, released; append-only)
+//	6      2    reserved, zero
 //	8      8    boot generation of the sender (increases on each agent start)
 //	16     8    sequence number (unique per datagram, also across links)
 //	24     8    sent-at, sender's clock in ns (echoed back for RTT)

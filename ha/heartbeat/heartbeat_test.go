@@ -76,11 +76,34 @@ func TestOpenRejectsAuthenticatedButMalformed(t *testing.T) {
 	// A key holder could seal an empty name or reserved bits; the tag is
 	// valid, the content is not.
 	m := sample()
+	for _, off := range []struct {
+		desc string
+		i    int
+		v    byte
+	}{{"unknown type", 5, byte(typeEnd)}, {"largest type", 5, 0xff}, {"reserved 6", 6, 1}, {"reserved 7", 7, 1}} {
+		b := Seal(nil, testKey, &m)
+		b[off.i] = off.v
+		b = resign(b)
+		_, err := Open(testKey, b)
+		assert.ErrorIs(t, err, ErrMalformed, off.desc)
+	}
+}
+
+func TestReleasedRoundTrip(t *testing.T) {
+	m := sample()
+	m.Type = TypeReleased
 	b := Seal(nil, testKey, &m)
-	b[5] = 1
-	b = resign(b)
-	_, err := Open(testKey, b)
-	assert.ErrorIs(t, err, ErrMalformed)
+	assert.Equal(t, byte(TypeReleased), b[5], "the type travels in the first reserved byte")
+	got, err := Open(testKey, b)
+	require.NoError(t, err)
+	assert.Equal(t, m, got)
+	// Authenticated like a keepalive: a forged "released" is refused.
+	b[5] = byte(TypeKeepalive)
+	_, err = Open(testKey, b)
+	assert.ErrorIs(t, err, ErrForged, "turning a released into a keepalive breaks the tag")
+	// A keepalive is type zero, the layout of every earlier release.
+	k := sample()
+	assert.Equal(t, byte(0), Seal(nil, testKey, &k)[5])
 }
 
 // resign replaces the tag of b with a valid one for its altered body.
@@ -132,6 +155,12 @@ func FuzzOpen(f *testing.F) {
 	f.Add([]byte{Version})
 	f.Add(make([]byte, MinLen))
 	f.Add(append(bytes.Clone(good), 0))
+	r := sample()
+	r.Type = TypeReleased
+	f.Add(Seal(nil, testKey, &r))
+	unknown := Seal(nil, testKey, &r)
+	unknown[5] = byte(typeEnd) // a type of a later release: refused
+	f.Add(resign(unknown))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, err := Open(testKey, b)
 		if err != nil {

@@ -38,6 +38,21 @@ var (
 	ErrName = errors.New("heartbeat: cluster and node names must be 1 to 255 bytes")
 )
 
+// Type is what a datagram says. The values travel on the wire, so the
+// list is append-only; Open refuses a type it does not know.
+type Type uint8
+
+const (
+	// TypeKeepalive is the periodic heartbeat of a running agent.
+	TypeKeepalive Type = iota
+	// TypeReleased is sent by the guard of an agent that died, once the
+	// group is stopped on its node: the peer may take the group at once.
+	// It is authenticated and replay-filtered like a keepalive.
+	TypeReleased
+	// typeEnd is one past the last known type.
+	typeEnd
+)
+
 // Message is one heartbeat. State and Flags carry the fsm.NodeState and
 // fsm.Flags of the sender; the codec does not interpret them.
 type Message struct {
@@ -49,7 +64,9 @@ type Message struct {
 	Boot uint64
 	// Seq is incremented for every datagram sent, across all links, so each
 	// copy is unique for the replay window.
-	Seq   uint64
+	Seq uint64
+	// Type is TypeKeepalive for an agent's heartbeats.
+	Type  Type
 	State uint8
 	Flags uint8
 	// SentAt is the sender's monotonic clock in ns when sealing; EchoOf is the
@@ -83,6 +100,7 @@ func Seal(dst []byte, key []byte, m *Message) []byte {
 	h[2] = m.Flags
 	h[3] = byte(len(m.Cluster))
 	h[4] = byte(len(m.Node))
+	h[5] = byte(m.Type)
 	binary.BigEndian.PutUint64(h[8:], m.Boot)
 	binary.BigEndian.PutUint64(h[16:], m.Seq)
 	binary.BigEndian.PutUint64(h[24:], uint64(m.SentAt))
@@ -97,7 +115,7 @@ func Seal(dst []byte, key []byte, m *Message) []byte {
 
 // Open verifies and decodes one datagram. It returns io.ErrUnexpectedEOF
 // when b is shorter than its own lengths announce, ErrVersion, ErrMalformed
-// (including trailing bytes) or ErrForged. Nothing but the version and the
+// (including trailing bytes and unknown types) or ErrForged. Nothing but the version and the
 // lengths is read before the tag has been verified.
 func Open(key []byte, b []byte) (Message, error) {
 	if len(b) < 1 {
@@ -126,10 +144,11 @@ func Open(key []byte, b []byte) (Message, error) {
 	if !hmac.Equal(mac.Sum(sum[:0]), tag) {
 		return Message{}, ErrForged
 	}
-	if cl == 0 || nl == 0 || b[5] != 0 || b[6] != 0 || b[7] != 0 {
+	if cl == 0 || nl == 0 || Type(b[5]) >= typeEnd || b[6] != 0 || b[7] != 0 {
 		return Message{}, ErrMalformed
 	}
 	return Message{
+		Type:    Type(b[5]),
 		State:   b[1],
 		Flags:   b[2],
 		Boot:    binary.BigEndian.Uint64(b[8:]),

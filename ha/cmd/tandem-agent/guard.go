@@ -21,7 +21,10 @@ import (
 // end of a pipe; the agent writes one byte before a clean exit. If the pipe
 // closes without that byte, the agent died: the guard stops the group in
 // reverse order (forcing a failed stop) and self-fences if something still
-// will not stop. It runs in its own session so a Ctrl-C or a
+// will not stop. Once the group is stopped it sends a released heartbeat
+// on every link, so the peer takes over at once rather than after
+// deadtime: a crash of the agent costs what a graceful standby does. It
+// runs in its own session so a Ctrl-C or a
 // terminal hang-up of the agent does not take it down too. The stops and
 // their escalation are agent.Release's, the running agent's own.
 
