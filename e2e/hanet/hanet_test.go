@@ -186,3 +186,30 @@ func TestStopFailureSelfFences(t *testing.T) {
 	require.NoError(t, l.WaitState(ctxT(t, 5*time.Second), 0, "fenced"))
 	os.Remove(l.FailStopFile(0))
 }
+
+// TestKillServesWithin200ms: kill -9 of the active agent; its guard
+// releases the group and tells the peer (a released heartbeat), so the
+// peer serves the VIP well before deadtime: within 0.2 s of the kill,
+// measured from the client's side. Three kills, back and forth.
+func TestKillServesWithin200ms(t *testing.T) {
+	l := newLab(t, hanet.Options{Timing: hanet.Timing{Keepalive: 200 * time.Millisecond, DeadTime: time.Second, InitDead: 2 * time.Second}})
+	startPair(t, l)
+	holder := 0
+	var took []time.Duration
+	for range 3 {
+		other := 1 - holder
+		t0 := time.Now()
+		l.Kill(holder)
+		at, err := l.WaitVIP(ctxT(t, 5*time.Second), hanet.Nodes[other], 10*time.Millisecond)
+		require.NoError(t, err)
+		took = append(took, at.Sub(t0))
+		assert.False(t, l.HasVIP(holder), "the guard removed the VIP of the killed agent")
+		require.NoError(t, l.Start(holder))
+		require.NoError(t, l.WaitState(ctxT(t, 5*time.Second), holder, "standby"))
+		holder = other
+	}
+	t.Logf("kill -9 -> VIP served by the peer: %v (deadtime 1s)", took)
+	for _, d := range took {
+		assert.Less(t, d, 200*time.Millisecond, "the peer waited for deadtime instead of the guard's released heartbeat")
+	}
+}
