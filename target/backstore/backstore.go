@@ -35,6 +35,12 @@ type Options struct {
 	// VolatileCache puts a regular file under a write cache in memory
 	// that Sync flushes and a power cut loses (Volatile): for labs.
 	VolatileCache bool
+	// Lock takes an OFD lock (fcntl(2) F_OFD_SETLK) on the file or
+	// device for as long as the backend is open: exclusive, or shared
+	// with ReadOnly. A backing locked by another open is refused with
+	// ErrLocked and its holder named. The daemon sets it for every LUN;
+	// tools that only peek at a file leave it off.
+	Lock bool
 	// TestBrokenSync makes a volatile cache ignore Sync, so that FUA and
 	// SYNCHRONIZE CACHE acknowledge data that a power cut loses. Only the
 	// durability checker's negative control sets it.
@@ -71,7 +77,14 @@ type Mapper interface {
 // ErrReadOnly is returned by WriteAt and Unmap on a read-only backend.
 var ErrReadOnly = errors.New("backstore is read-only")
 
-// Open opens path as a File or a Block backend depending on what it is.
+// ErrLocked is returned (wrapped, with the holder named) by Open when
+// another open of the same file or device holds its lock: another LUN of
+// this daemon or another daemon serves it already.
+var ErrLocked = errors.New("backstore: backing is in use")
+
+// Open opens path as a File or a Block backend depending on what it is,
+// and with opts.Lock locks it for as long as it stays open, so that no
+// second LUN or daemon serves it at once.
 func Open(path string, opts Options) (Backend, error) {
 	st, err := os.Stat(path)
 	switch {
@@ -80,7 +93,7 @@ func Open(path string, opts Options) (Backend, error) {
 	case errors.Is(err, os.ErrNotExist) && opts.Create:
 		return openFile(path, opts)
 	case err != nil:
-		return nil, fmt.Errorf("backstore: stat %s: %w (set create and a size to make a new file)", path, err)
+		return nil, fmt.Errorf("backstore: stat %s: %w (give the LUN a size to create a sparse file of that size, or point path at an existing file or device)", path, err)
 	case opts.VolatileCache && (err == nil && !st.Mode().IsRegular()):
 		return nil, fmt.Errorf("backstore: %s: a volatile cache needs a regular file (drop cache: volatile for a device)", path)
 	case opts.VolatileCache:
@@ -102,4 +115,27 @@ func openFlags(opts Options) int {
 		flags |= oDSYNC
 	}
 	return flags
+}
+
+// Reopen returns a new backend over the same open file description as be
+// (so it keeps be's lock), with its size read again: a file that grew or
+// a device that was extended (lvextend). Close be afterwards. A volatile
+// cache is flushed into the file first.
+func Reopen(be Backend) (Backend, error) {
+	switch b := be.(type) {
+	case *File:
+		return b.reopen()
+	case *Block:
+		return b.reopen()
+	case *Volatile:
+		if err := b.Sync(); err != nil {
+			return nil, fmt.Errorf("backstore: flush the volatile cache before reopening: %w", err)
+		}
+		f, err := b.file.reopen()
+		if err != nil {
+			return nil, err
+		}
+		return &Volatile{file: f, brokenSync: b.brokenSync, sectors: map[int64][]byte{}}, nil
+	}
+	return nil, fmt.Errorf("backstore: cannot reopen a %T", be)
 }

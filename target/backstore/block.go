@@ -21,12 +21,29 @@ func openBlock(path string, opts Options) (*Block, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backstore: open %s: %w", path, err)
 	}
+	if err := maybeLock(f, opts); err != nil {
+		f.Close()
+		return nil, err
+	}
 	size, err := deviceSize(f)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("backstore: size of %s: %w", path, err)
 	}
 	return &Block{f: f, size: size, readOnly: opts.ReadOnly, through: opts.WriteThrough, pbs: physicalBlockSize(f)}, nil
+}
+
+func (b *Block) reopen() (*Block, error) {
+	f, err := dupFile(b.f)
+	if err != nil {
+		return nil, err
+	}
+	size, err := deviceSize(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("backstore: size of %s: %w", f.Name(), err)
+	}
+	return &Block{f: f, size: size, readOnly: b.readOnly, through: b.through, pbs: b.pbs}, nil
 }
 
 // OpenBlock opens a block device backend.

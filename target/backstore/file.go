@@ -25,6 +25,10 @@ func openFile(path string, opts Options) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backstore: open %s: %w", path, err)
 	}
+	if err := maybeLock(f, opts); err != nil {
+		f.Close()
+		return nil, err
+	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
@@ -39,6 +43,19 @@ func openFile(path string, opts Options) (*File, error) {
 		size = opts.Size
 	}
 	return &File{f: f, size: size, readOnly: opts.ReadOnly, through: opts.WriteThrough, blksize: statBlockSize(st)}, nil
+}
+
+func (b *File) reopen() (*File, error) {
+	f, err := dupFile(b.f)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("backstore: stat %s: %w", f.Name(), err)
+	}
+	return &File{f: f, size: st.Size(), readOnly: b.readOnly, through: b.through, blksize: b.blksize}, nil
 }
 
 // OpenFile opens (or with opts.Create makes) a regular file backend.
