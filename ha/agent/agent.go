@@ -499,6 +499,8 @@ func (a *Agent) do(act fsm.Action) {
 		a.opt.Fence(act.Reason)
 	case fsm.Notify:
 		a.log.Log(context.Background(), act.Level, act.Msg, act.Attrs...)
+	case fsm.Reannounce:
+		a.reannounce()
 	default:
 		a.log.Warn("unknown action from the state machine", "action", fmt.Sprintf("%T", act))
 	}
@@ -524,6 +526,29 @@ func (a *Agent) runResource(act fsm.RunResource) {
 		case <-a.done:
 		}
 	}()
+}
+
+// AnnounceTimeout bounds one resource's re-announcement (resource.Announcer).
+const AnnounceTimeout = 5 * time.Second
+
+// reannounce asks every resource.Announcer of the group to announce itself
+// again, in the background: the loop (and the heartbeat) never waits on
+// it. It is not a machine operation: no result comes back.
+func (a *Agent) reannounce() {
+	for i, r := range a.res {
+		an, ok := r.(resource.Announcer)
+		if !ok {
+			continue
+		}
+		name := a.cfg.Resources[i].Name
+		go func() {
+			ctx, cancel := clock.WithTimeout(resource.WithEnv(context.Background(), a.env), a.clk, AnnounceTimeout)
+			defer cancel()
+			if err := an.Announce(ctx); err != nil {
+				a.log.Warn("re-announce failed: neighbours learn the address on their next ARP refresh", "resource", name, "err", err)
+			}
+		}()
+	}
 }
 
 // runOp carries out one resource operation of the machine within its

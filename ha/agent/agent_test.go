@@ -31,6 +31,12 @@ type fakeRes struct {
 	failMonitor, failStop atomic.Bool
 	fencedMon             atomic.Bool   // Monitor reports resource.ErrFenced
 	holder                atomic.Uint64 // Holder's answer (a fence's)
+	announces             atomic.Int32  // Announce calls
+}
+
+func (f *fakeRes) Announce(context.Context) error {
+	f.announces.Add(1)
+	return nil
 }
 
 func (f *fakeRes) Holder(context.Context) (uint64, error) { return f.holder.Load(), nil }
@@ -421,4 +427,36 @@ func TestDropsForgedForeignReplayed(t *testing.T) {
 	assert.Equal(t, uint64(1), s.Replayed)
 	assert.Equal(t, uint64(2), s.Received)
 	assert.Equal(t, uint64(2), s.Lost)
+}
+
+// TestHealedPartitionReannounces: both links cut, both nodes take the
+// group; on the heal beta stops and alpha, which kept the group, announces
+// its resources again (the VIP's gratuitous ARP), so clients that learnt
+// beta's MAC during the partition come back.
+func TestHealedPartitionReannounces(t *testing.T) {
+	p := newPair(t)
+	p.start(0)
+	p.start(1)
+	p.waitStates("active", "standby")
+	dead := testConfig(0).Timing.DeadTime
+	for l := range 2 {
+		for i := range 2 {
+			p.links[l][i].SetDown(true)
+		}
+	}
+	p.until(2*dead, func() bool { return p.state(1) == "active" }, "beta takes the group in the partition")
+	p.run(dead)
+	assert.Zero(t, p.nodes[0].res[0].announces.Load(), "nothing to re-announce while the peer is unheard")
+	for l := range 2 {
+		for i := range 2 {
+			p.links[l][i].SetDown(false)
+		}
+	}
+	p.waitStates("active", "standby")
+	p.run(10 * latency) // beta's Standby reaches alpha
+	// The announcement runs in its own goroutine, off the loop: wait for
+	// it without a bound on its timing that could fail on a slow machine.
+	require.Eventually(t, func() bool { return p.nodes[0].res[0].announces.Load() == 1 }, 10*time.Second, time.Millisecond,
+		"alpha re-announces once beta stopped")
+	assert.Zero(t, p.nodes[1].res[0].announces.Load(), "the loser announces nothing")
 }

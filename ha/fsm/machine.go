@@ -83,6 +83,10 @@ type Machine struct {
 
 	conflict      bool
 	conflictSince time.Duration
+	// reannounce: while this node held the group, the peer may have held
+	// it too; once the peer holds nothing, Reannounce (whyAnnounce).
+	reannounce  bool
+	whyAnnounce string
 
 	unknownNode string // last unknown node warned about
 	counters    Counters
@@ -161,6 +165,7 @@ func (m *Machine) Step(ev Event) []Action {
 		}
 	}
 	m.monitor()
+	m.maybeReannounce()
 	// Any change of what we would say is sent at once, so the peer learns
 	// of transitions and acknowledgements within one network delay.
 	// FlagDisk set waits for the next keepalive (the heartbeat rhythm stays

@@ -205,9 +205,14 @@ func (m *Machine) heartbeat(e Heartbeat) {
 	case newBoot:
 		m.notify(slog.LevelWarn, "peer restarted", "peer", m.cfg.Peer, "state", e.State)
 		p.rejoined, p.held, p.handedOver = true, false, false
+		m.markReannounce("the peer restarted while this node held the group")
 	case !p.alive:
 		m.notify(slog.LevelInfo, "peer alive", "peer", m.cfg.Peer, "state", e.State)
 		p.rejoined, p.held, p.handedOver = true, false, false
+		m.markReannounce("the peer came back while this node held the group")
+	}
+	if e.State.holds() && !(e.State == Fenced && e.Flags&FlagYield != 0) {
+		m.markReannounce("the peer held the group too")
 	}
 	switch e.State {
 	case Starting, Active:
@@ -245,4 +250,27 @@ func (m *Machine) peerReleased(e Heartbeat) {
 	p.held, p.handedOver, p.rejoined = false, false, false
 	m.conflict, m.yield, m.request = false, false, false
 	m.sendNow = true
+}
+
+// markReannounce notes that the peer may have held the group's addresses
+// while this node holds the group (Starting or Active).
+func (m *Machine) markReannounce(why string) {
+	if (m.state == Starting || m.state == Active) && !m.reannounce {
+		m.reannounce, m.whyAnnounce = true, why
+	}
+}
+
+// maybeReannounce emits Reannounce once this node runs the group and the
+// peer that may have held it holds nothing (or is gone): the addresses
+// are ours alone again, and the neighbours must learn it.
+func (m *Machine) maybeReannounce() {
+	switch {
+	case !m.reannounce:
+	case m.state != Starting && m.state != Active:
+		m.reannounce = false
+	case m.state == Active && (!m.peer.alive || m.peerIdle()):
+		m.reannounce = false
+		m.notify(slog.LevelInfo, "re-announcing the group's addresses", "reason", m.whyAnnounce)
+		m.emit(Reannounce{Reason: m.whyAnnounce})
+	}
 }

@@ -283,6 +283,16 @@ type Notify struct {
 	Attrs []any
 }
 
+// Reannounce: this node keeps the group after the peer may have held it
+// too (both held it, the peer came back after seeming dead, or left a
+// holding state while this node was running): neighbours may still send
+// the group's addresses to the peer. The runtime re-announces them
+// (resource.Announcer: gratuitous ARP for a VIP), in the background.
+type Reannounce struct {
+	Reason string
+}
+
+func (Reannounce) isAction()    {}
 func (SendHeartbeat) isAction() {}
 func (RunResource) isAction()   {}
 func (SelfFence) isAction()     {}

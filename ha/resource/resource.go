@@ -54,6 +54,15 @@ type Forcer interface {
 	ForceStop(ctx context.Context) error
 }
 
+// Announcer is implemented by resources that tell the network where they
+// run (the VIP: gratuitous ARP). The agent calls Announce when this node
+// keeps the group after the peer may have held it too (a dual-active
+// conflict settled in its favour): neighbours may still send to the peer.
+// It must not block for long; repeats go to the background.
+type Announcer interface {
+	Announce(ctx context.Context) error
+}
+
 // Checker is implemented by resources that can check the host before they
 // are first started (the interface exists, the VIP fits one of its subnets).
 // The agent may call it at startup to fail fast; Start repeats the check.

@@ -201,6 +201,27 @@ func (v *VIP) Start(ctx context.Context) error {
 	return nil
 }
 
+// Announce implements resource.Announcer: the gratuitous ARP of Start again
+// (arp_count pairs, arp_interval apart, the first at once), when the VIP
+// is on the interface; nothing when it is not.
+func (v *VIP) Announce(ctx context.Context) error {
+	h, err := v.handle()
+	if err != nil {
+		return fmt.Errorf("vip %s: open netlink: %w", v.name, err)
+	}
+	defer h.Close()
+	link, addrs, err := v.link(h)
+	if err != nil {
+		return err
+	}
+	if !hasAddr(addrs, v.cfg.Address.Addr()) {
+		return nil
+	}
+	v.log.Info("vip re-announced", "address", v.cfg.Address.String(), "interface", v.cfg.Interface)
+	v.startAnnounce(link)
+	return nil
+}
+
 func (v *VIP) startAnnounce(link netlink.Link) {
 	v.stopAnnounce()
 	if v.cfg.ARPCount == 0 {
