@@ -9,6 +9,7 @@ require (
 	github.com/stretchr/testify v1.12.1
 	github.com/tandem-ha/tandem/initiator v0.0.0
 	github.com/tandem-ha/tandem/internal v0.0.0
+	github.com/tandem-ha/tandem/lvm v0.0.0
 	github.com/tandem-ha/tandem/wire v0.0.0
 	go.yaml.in/yaml/v3 v3.0.5
 	golang.org/x/sys v0.50.0
@@ -33,5 +34,6 @@ require (
 replace (
 	github.com/tandem-ha/tandem/initiator => ../initiator
 	github.com/tandem-ha/tandem/internal => ../internal
+	github.com/tandem-ha/tandem/lvm => ../lvm
 	github.com/tandem-ha/tandem/wire => ../wire
 )

@@ -109,8 +109,18 @@ type Target struct {
 type LUN struct {
 	// ID is the LUN number, 0..16383 (SAM-5 flat space addressing).
 	ID uint64 `mapstructure:"id" yaml:"id"`
-	// Path is a regular file or a block device.
-	Path string `mapstructure:"path" yaml:"path"`
+	// Path is a regular file or a block device. Exactly one of Path and
+	// LV is set.
+	Path string `mapstructure:"path" yaml:"path,omitempty"`
+	// LV is an LVM logical volume, "VG/NAME", served through its device
+	// (/dev/VG/NAME) at its own size, found through package lvm at
+	// start. YAML "lv".
+	LV string `mapstructure:"lv" yaml:"lv,omitempty"`
+	// Wait is how long the daemon waits at start for a backing that is
+	// not there yet (an LV activated late at boot, a device not yet
+	// attached) before it gives up and exits. 0 (default) fails at once;
+	// at most MaxWait. YAML "wait", e.g. 30s.
+	Wait time.Duration `mapstructure:"wait" yaml:"-"`
 	// Size in bytes creates a sparse file of this size when Path is
 	// missing; 0 = Path must exist. YAML accepts units: 10GiB, 512MiB, 1T.
 	Size int64 `mapstructure:"size" yaml:"size,omitempty"`
@@ -173,6 +183,22 @@ func DefaultLimits() Limits {
 
 // DefaultBlockSize is the logical block size of a LUN that does not set one.
 const DefaultBlockSize = 512
+
+// MarshalYAML writes Wait as "30s" rather than nanoseconds.
+func (l LUN) MarshalYAML() (any, error) {
+	type plain LUN
+	return struct {
+		plain `yaml:",inline"`
+		Wait  string `yaml:"wait,omitempty"`
+	}{plain(l), durationOrEmpty(l.Wait)}, nil
+}
+
+func durationOrEmpty(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
 
 // MarshalYAML writes durations as "5s" rather than nanoseconds.
 func (l Limits) MarshalYAML() (any, error) {

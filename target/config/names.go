@@ -120,3 +120,6 @@ func ParseSize(s string) (int64, error) {
 	}
 	return n * mult, nil
 }
+
+// equalNames compares iSCSI names as RFC 3722 stringprep does: case folded.
+func equalNames(a, b string) bool { return strings.EqualFold(a, b) }

@@ -4,8 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/tandem-ha/tandem/lvm"
 )
 
 // Secret length bounds. RFC 7143 section 12.1.3 asks for secrets of at least
@@ -25,6 +29,10 @@ const (
 	maxAlias      = 255
 	maxSocketPath = 107 // sun_path is 108 bytes including the NUL
 )
+
+// MaxWait bounds LUN.Wait: a daemon that waits longer for a device hides
+// a boot problem from the service manager.
+const MaxWait = 10 * time.Minute
 
 // Validate checks c after defaults were applied and reports every problem,
 // one per line, each starting with the key it is about.
@@ -90,10 +98,14 @@ func (c *Config) Validate() error {
 			} else {
 				seenLUN[l.ID] = j
 			}
-			if prev, dup := seenPath[l.Path]; dup && l.Path != "" {
-				v.add(lkey+".path", "%s is already used by %s: two LUNs on one file would corrupt it", l.Path, prev)
+			backing, bkey := filepath.Clean(l.Path), ".path"
+			if l.LV != "" {
+				backing, bkey = "lv:"+l.LV, ".lv"
+			}
+			if prev, dup := seenPath[backing]; dup && (l.Path != "" || l.LV != "") {
+				v.add(lkey+bkey, "%s is already used by %s: two LUNs on one backing would corrupt it; give this LUN its own file, device or LV", strings.TrimPrefix(backing, "lv:"), prev)
 			} else {
-				seenPath[l.Path] = lkey
+				seenPath[backing] = lkey
 			}
 			l.validate(&v, lkey)
 		}
@@ -105,8 +117,26 @@ func (l LUN) validate(v *validator, key string) {
 	if l.ID > maxLUN {
 		v.add(key+".id", "%d is above %d, the largest flat-space LUN (SAM-5 section 4.7)", l.ID, maxLUN)
 	}
-	if l.Path == "" {
-		v.add(key+".path", "empty: set a regular file or block device, e.g. /var/lib/tandem/lun1.img")
+	switch {
+	case l.Path == "" && l.LV == "":
+		v.add(key+".path", "empty: set a regular file or block device, e.g. /var/lib/tandem/lun1.img, or lv: VG/NAME")
+	case l.Path != "" && l.LV != "":
+		v.add(key+".lv", "set together with path: a LUN has one backing, keep path or lv")
+	case l.Path != "" && !filepath.IsAbs(l.Path):
+		v.add(key+".path", "%q is relative: use an absolute path", l.Path)
+	case l.LV != "":
+		vg, name, ok := strings.Cut(l.LV, "/")
+		if !ok {
+			v.add(key+".lv", "%q is not VG/NAME, e.g. vg0/mq", l.LV)
+		} else if err := errors.Join(lvm.ValidateVG("vg", vg), lvm.ValidateLV("lv", name)); err != nil {
+			v.add(key+".lv", "%v", err)
+		}
+		if l.Size != 0 {
+			v.add(key+".size", "set on an LV LUN: an LV has its own size; drop size and grow the LV (tandemctl volume resize)")
+		}
+	}
+	if l.Wait < 0 || l.Wait > MaxWait {
+		v.add(key+".wait", "%s is outside 0..%s: use e.g. 30s, or leave it out to fail at once", l.Wait, MaxWait)
 	}
 	if l.BlockSize != 512 && l.BlockSize != 4096 {
 		v.add(key+".block_size", "%d is not supported: use 512 or 4096", l.BlockSize)
