@@ -213,3 +213,33 @@ func TestKillServesWithin200ms(t *testing.T) {
 		assert.Less(t, d, 200*time.Millisecond, "the peer waited for deadtime instead of the guard's released heartbeat")
 	}
 }
+
+// TestHealedSplitBrainClientBackWithin1s: both node-to-node links cut
+// (no fencing in this lab): beta takes the VIP too and its gratuitous ARP
+// moves the client to beta's MAC. On the heal alpha (preferred) keeps the
+// group and beta stops; the client, probing through its own ARP cache
+// (its neighbour table is never flushed here), must reach alpha within
+// 1 s of the heal: alpha re-announces the VIP. Without that the client
+// kept beta's MAC until its ARP entry went stale (26-42 s).
+func TestHealedSplitBrainClientBackWithin1s(t *testing.T) {
+	l := newLab(t, hanet.Options{Timing: hanet.Timing{Keepalive: 200 * time.Millisecond, DeadTime: time.Second, InitDead: 2 * time.Second}})
+	startPair(t, l)
+	var took []time.Duration
+	for range 2 {
+		require.NoError(t, l.CutHeartbeat(true))
+		_, err := l.WaitVIP(ctxT(t, 10*time.Second), "beta", 20*time.Millisecond)
+		require.NoError(t, err, "beta takes the VIP in the split brain and the client follows its gratuitous ARP")
+		assert.True(t, l.HasVIP(0), "alpha keeps the VIP: dual active")
+		healed := time.Now()
+		require.NoError(t, l.CutHeartbeat(false))
+		at, err := l.WaitVIP(ctxT(t, 45*time.Second), "alpha", 20*time.Millisecond)
+		require.NoError(t, err)
+		took = append(took, at.Sub(healed))
+		require.NoError(t, l.WaitState(ctxT(t, 5*time.Second), 1, "standby"))
+		assert.False(t, l.HasVIP(1))
+	}
+	t.Logf("heal -> client served by alpha through its own ARP cache: %v", took)
+	for _, d := range took {
+		assert.Less(t, d, time.Second, "the client kept the loser's MAC")
+	}
+}

@@ -11,6 +11,7 @@
 package hanet
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"time"
@@ -152,6 +153,24 @@ func (l *Lab) Running(i int) bool { return l.AgentRunning(i) }
 
 // SetLinks brings node i's interfaces down (false) or up (true).
 func (l *Lab) SetLinks(i int, up bool) error { return l.Node(i).SetLinks(up, DedicatedIf, PublicIf) }
+
+// CutHeartbeat cuts (or heals) both node-to-node links at once: the
+// dedicated veth goes down, and nftables in both node namespaces drop the
+// heartbeat datagrams on the public network, where clients keep reaching
+// both nodes. A split brain without fencing, as in heartbeat's own lab.
+func (l *Lab) CutHeartbeat(cut bool) error {
+	body := ""
+	if cut {
+		body = fmt.Sprintf("  chain in { type filter hook input priority 0; policy accept; udp dport %[1]d drop; }\n"+
+			"  chain out { type filter hook output priority 0; policy accept; udp dport %[1]d drop; }\n", config.DefaultPort)
+	}
+	for i := range 2 {
+		if err := l.Net.SetTable(l.Node(i).Name, "inet", "tndh_cut", body); err != nil {
+			return err
+		}
+	}
+	return l.CutDedicated(cut)
+}
 
 // PowerOff simulates pulling node i's plug: its links go down and its
 // agent dies without a word.
