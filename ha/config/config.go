@@ -91,6 +91,10 @@ type Config struct {
 	Failback Failback `mapstructure:"failback"`
 	// ControlSocket is the unix socket of the control API (mode 0600).
 	ControlSocket string `mapstructure:"control_socket"`
+	// StateDir holds what the agent must remember across its restarts
+	// (the storage-fenced marker, cleared by tandemctl rejoin). Created
+	// (0700) when first written.
+	StateDir string `mapstructure:"state_dir"`
 	// MetricsAddress is the Prometheus listener (e.g. 127.0.0.1:9464);
 	// empty turns metrics off.
 	MetricsAddress string `mapstructure:"metrics_address"`
@@ -199,6 +203,7 @@ func DefaultConfig() Config {
 		Timing:         Timing(fsm.DefaultTiming()),
 		Failback:       Failback{AutoFailback: false}, // moving back costs a second outage
 		ControlSocket:  "/run/tandem/agent.sock",
+		StateDir:       "/var/lib/tandem",
 		MetricsAddress: "", // off; e.g. 127.0.0.1:9464
 		SelfFence:      SelfFence{Action: FenceReboot},
 		Log:            Log{Level: "info", Format: "text"},
@@ -315,6 +320,9 @@ func (c *Config) resolve() error {
 	}
 	if err := c.DiskHeartbeat.validate(); err != nil {
 		return err
+	}
+	if c.StateDir == "" {
+		return errors.New("state_dir: empty: set a directory such as /var/lib/tandem")
 	}
 	if c.ControlSocket == "" {
 		return errors.New("control_socket: empty: set a path such as /run/tandem/agent.sock")
