@@ -90,6 +90,14 @@ type Agent struct {
 	wake     chan struct{}
 	wakeAt   time.Duration
 	wakeStop func() bool
+	// The persisted storage-fenced marker (persistFenced): marker is the
+	// last reason handed to the writer, markerSeq its number (loop-owned);
+	// markerDone is the last number written (under markerMu).
+	marker     string
+	markerSeq  uint64
+	markerMu   sync.Mutex
+	markerDone uint64
+	markerWG   sync.WaitGroup
 
 	// Loop-owned state.
 	round   uint64
@@ -139,7 +147,13 @@ func New(cfg *config.Config, opt Options) (*Agent, error) {
 		a.boot = uint64(time.Now().UnixNano())
 	}
 	arbiter := opt.Arbiter != nil || cfg.DiskHeartbeat.Enabled()
-	m, err := fsm.New(machineConfig(cfg, arbiter))
+	mc := machineConfig(cfg, arbiter)
+	var err error
+	if mc.FencedBy, err = readFenced(cfg.StateDir); err != nil {
+		return nil, err
+	}
+	a.marker = mc.FencedBy
+	m, err := fsm.New(mc)
 	if err != nil {
 		return nil, fmt.Errorf("state machine: %w", err)
 	}
@@ -272,6 +286,7 @@ func (a *Agent) tickEvery() time.Duration {
 // deadtime) and stops whatever still runs, in reverse order.
 func (a *Agent) Run(ctx context.Context) error {
 	defer close(a.done)
+	defer a.markerWG.Wait() // the fenced marker is on disk before Run returns
 	defer a.closeLinks()
 	a.log.Info("agent starting", "cluster", a.cfg.Cluster, "peer", a.cfg.Peer, "links", len(a.links),
 		"resources", len(a.res), "keepalive", a.cfg.Timing.Keepalive, "deadtime", a.cfg.Timing.DeadTime,
@@ -432,8 +447,13 @@ func (a *Agent) step(ev fsm.Event) []fsm.Action {
 	a.state = a.m.Status()
 	fenced := a.state.State == fsm.Fenced
 	at, ok := a.m.NextDeadline()
+	marker := ""
+	if a.state.StorageFenced {
+		marker = a.state.FencedBy
+	}
 	a.mu.Unlock()
 	a.arm(at, ok)
+	a.persistFenced(marker)
 	// A fenced node never registers its key again on its own (the iscsi
 	// resource's re-registration reads this before deciding).
 	if fenced {

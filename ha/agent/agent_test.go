@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -80,6 +81,7 @@ type node struct {
 	res     []*fakeRes
 	fenced  atomic.Int32
 	inbox   chan link.Datagram
+	opt     Options // what New got, for a restart
 	arbiter bool
 	started bool
 	// detached: the node runs its own loop (Run); the lockstep leaves it
@@ -131,6 +133,7 @@ func logger(t *testing.T) *slog.Logger {
 
 func newPair(t *testing.T, opts ...func(i int, o *Options)) *pair {
 	p := &pair{t: t, clk: clock.NewFake(time.Unix(1000, 0))}
+	stateRoot := t.TempDir()
 	p.t0 = p.clk.Now()
 	inbox := [2]chan link.Datagram{make(chan link.Datagram, 64), make(chan link.Datagram, 64)}
 	for l := range 2 {
@@ -150,8 +153,11 @@ func newPair(t *testing.T, opts ...func(i int, o *Options)) *pair {
 		for _, f := range opts {
 			f(i, &o)
 		}
-		a, err := New(testConfig(i), o)
+		cfg := testConfig(i)
+		cfg.StateDir = filepath.Join(stateRoot, names[i])
+		a, err := New(cfg, o)
 		require.NoError(t, err)
+		n.opt = o
 		if o.Arbiter != nil {
 			a.dhb.SetDevice(o.Arbiter)
 			n.arbiter = true

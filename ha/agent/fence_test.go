@@ -2,6 +2,9 @@ package agent
 
 import (
 	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -95,4 +98,75 @@ func TestDiskHeartbeatKeepsPeerAliveWhenLinksCut(t *testing.T) {
 	assert.True(t, st.Peer.Alive)
 	assert.True(t, st.DiskHeartbeat.PeerAlive)
 	assert.False(t, st.Links[0].Up)
+}
+
+// TestFencedMarkerSurvivesRestart: the storage fencing is persisted in
+// state_dir; a restarted agent starts Fenced (without running the
+// self-fence action again) and shows it in status, until tandemctl rejoin
+// removes the marker.
+func TestFencedMarkerSurvivesRestart(t *testing.T) {
+	p := newPair(t)
+	p.start(0)
+	p.start(1)
+	p.waitStates("active", "standby")
+	a := p.nodes[0]
+	marker := filepath.Join(a.a.cfg.StateDir, fencedMarker)
+	_, err := os.Stat(marker)
+	require.ErrorIs(t, err, fs.ErrNotExist, "no marker before fencing")
+	a.res[0].fencedMon.Store(true)
+	p.until(5*time.Second, func() bool { return p.state(0) == "fenced" && a.fenced.Load() == 1 }, "alpha fenced")
+	p.until(5*time.Second, func() bool { return p.state(1) == "active" }, "beta takes over")
+	a.a.markerWG.Wait() // written off the loop
+	b, err := os.ReadFile(marker)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "key preempted")
+
+	// Restart alpha's agent: a new run (boot) on the same state_dir.
+	a.res[0].fencedMon.Store(false)
+	cfg := *a.a.cfg
+	o := a.opt
+	o.Boot = 10
+	restarted, err := New(&cfg, o)
+	require.NoError(t, err)
+	a.a = restarted
+	p.start(0)
+	p.run(5 * cfg.Timing.DeadTime)
+	st := a.a.Status()
+	assert.Equal(t, "fenced", st.Node.State, "fenced across the restart")
+	assert.True(t, st.Node.Fenced)
+	assert.Contains(t, st.Node.FencedBy, "key preempted")
+	assert.Equal(t, int32(1), a.fenced.Load(), "the self-fence action does not run again")
+	assert.Equal(t, "active", p.state(1))
+	v, _ := a.a.env.Get(iscsi.FencedKey)
+	assert.Equal(t, "true", v, "the iscsi resource must not re-register after the restart either")
+
+	a.res[0].holder.Store(fence.Key("unit", "beta"))
+	require.NoError(t, p.command(0, control.CmdRejoin))
+	p.waitStates("standby", "active")
+	a.a.markerWG.Wait()
+	_, err = os.Stat(marker)
+	assert.ErrorIs(t, err, fs.ErrNotExist, "rejoin removes the marker")
+}
+
+func TestFencedMarkerAtomicWrite(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	got, err := readFenced(dir)
+	require.NoError(t, err)
+	assert.Empty(t, got, "no state_dir yet: not fenced")
+	require.NoError(t, writeFenced(dir, "first"))
+	require.NoError(t, writeFenced(dir, "second"))
+	got, err = readFenced(dir)
+	require.NoError(t, err)
+	assert.Equal(t, "second", got)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "no temporary file left behind")
+	fi, err := os.Stat(dir)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
+	require.NoError(t, writeFenced(dir, ""))
+	got, err = readFenced(dir)
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	require.NoError(t, writeFenced(dir, ""), "removing an absent marker is fine")
 }

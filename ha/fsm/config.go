@@ -87,6 +87,12 @@ type Config struct {
 	Links int
 	// Resources is the group, in start order; it stops in reverse.
 	Resources []ResourceConfig
+	// FencedBy restores the storage fencing of an earlier run of the agent
+	// (its persisted marker): the node starts Fenced for that reason,
+	// stops whatever may run (forced, then stopped, as when fenced) and
+	// stays Fenced until CmdRejoin. Its self-fence action is not run again:
+	// it ran when the storage fenced the node. Empty: a normal start.
+	FencedBy string
 	// Arbiter: a disk heartbeat runs on an arbiter LUN (DiskBeat,
 	// DiskStatus). The peer is then dead only when silent on every link
 	// AND on the disk for DeadTime; and a node that hears its peer on no

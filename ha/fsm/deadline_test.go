@@ -120,3 +120,44 @@ func TestReleasedPeerStaysDownForItsDeadRun(t *testing.T) {
 	assert.True(t, st.Peer.Alive, "a new run of the peer's agent is heard")
 	assert.False(t, st.Peer.Released)
 }
+
+// TestFencedRestoredFromAnEarlierRun: a node whose storage fencing was
+// persisted starts Fenced, forces and stops its leftovers without running
+// the self-fence action again, lets the peer in (FlagYield) and leaves
+// only on CmdRejoin.
+func TestFencedRestoredFromAnEarlierRun(t *testing.T) {
+	cfg := testConfig()
+	cfg.FencedBy = "storage fenced this node (fs): key preempted"
+	m, err := New(cfg)
+	require.NoError(t, err)
+	acts := m.Step(Tick{Now: 0})
+	var ops []string
+	for len(runs(acts)) > 0 {
+		var next []Action
+		for _, a := range acts {
+			_, fence := a.(SelfFence)
+			require.False(t, fence, "the self-fence ran in the earlier run")
+		}
+		for _, r := range runs(acts) {
+			ops = append(ops, r.Op.String()+" "+r.Name)
+			next = append(next, m.Step(ResourceResult{Name: r.Name, Op: r.Op})...)
+		}
+		acts = next
+	}
+	assert.Equal(t, []string{"forcestop fs", "stop fs", "forcestop ip", "stop ip"}, ops)
+	st := m.Status()
+	assert.Equal(t, Fenced, st.State)
+	assert.True(t, st.StorageFenced)
+	assert.Equal(t, cfg.FencedBy, st.FencedBy)
+	assert.NotZero(t, st.Flags&FlagYield, "stopped: the peer may take the group")
+
+	m.Step(Heartbeat{Link: 0, Node: "b", Boot: 1, Seq: 1, State: Active, Now: time.Millisecond})
+	m.Step(Tick{Now: time.Hour})
+	assert.Equal(t, Fenced, m.Status().State, "nothing but rejoin leaves Fenced")
+	m.Step(Heartbeat{Link: 0, Node: "b", Boot: 1, Seq: 2, State: Active, Now: time.Hour})
+	m.Step(ReservationHolder{Node: "b"})
+	m.Step(Command{Kind: CmdRejoin})
+	st = m.Status()
+	assert.Equal(t, Standby, st.State)
+	assert.False(t, st.StorageFenced)
+}

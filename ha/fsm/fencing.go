@@ -30,6 +30,19 @@ func (m *Machine) fenceByStorage(name string, err error) {
 	m.become(Fenced, "storage fenced this node")
 }
 
+// restoreFenced starts the node Fenced, as an earlier run of the agent
+// left it (Config.FencedBy): everything is forced and stopped like after
+// fencing, without running the self-fence action again.
+func (m *Machine) restoreFenced(reason string) {
+	m.fencedBy, m.restored = reason, true
+	m.notify(slog.LevelError, "FENCED by the storage in an earlier run: stopping leftovers; only tandemctl rejoin clears it", "reason", reason)
+	m.draining, m.upTo = true, 0
+	for i := range m.res {
+		m.res[i].stopStage = 1
+	}
+	m.become(Fenced, "fenced in an earlier run")
+}
+
 // drained records a result while draining after storage fencing.
 func (m *Machine) drained(r *resource, e ResourceResult) {
 	switch e.Op {
@@ -79,6 +92,6 @@ func (m *Machine) rejoin(refuse func(string)) {
 		refuse("the peer does not hold the reservation (holder: " + h + "): rejoin only once the peer runs the group")
 		return
 	}
-	m.fencedBy, m.banned, m.yield = "", false, true
+	m.fencedBy, m.banned, m.yield, m.restored = "", false, true, false
 	m.become(Standby, "operator rejoin: the peer holds the reservation")
 }

@@ -72,7 +72,10 @@ func (m *Machine) drive() {
 
 func (m *Machine) settle() {
 	if m.state == Fenced {
-		if m.draining {
+		if m.draining && m.restored {
+			m.draining = false // FlagYield: the peer may take the group now
+			m.notify(slog.LevelWarn, "leftovers stopped: fenced until tandemctl rejoin", "reason", m.fencedBy)
+		} else if m.draining {
 			m.draining = false // FlagYield: the peer may take the group now
 			m.notify(slog.LevelError, "group stopped after storage fencing: running the self-fence action", "reason", m.fencedBy)
 			m.emit(SelfFence{Reason: m.fencedBy, Storage: true})

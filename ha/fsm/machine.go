@@ -96,6 +96,7 @@ type Machine struct {
 	// draining while the group is being stopped after it.
 	fencedBy string
 	draining bool
+	restored bool   // Fenced from an earlier run: its self-fence already ran
 	holder   string // ReservationHolder, for CmdRejoin
 	// Fence start retries while the peer is dead.
 	retries int
@@ -236,6 +237,10 @@ func (m *Machine) boot() {
 	m.initDeadline = m.now + m.cfg.InitDead
 	m.diskOK = m.now // the arbiter gets DeadTime to answer a first time
 	m.notify(slog.LevelInfo, "agent started", "node", m.cfg.Self, "peer", m.cfg.Peer, "initdead", m.cfg.InitDead)
+	if m.cfg.FencedBy != "" {
+		m.restoreFenced(m.cfg.FencedBy)
+		return
+	}
 	m.stopAll(toInit, "startup: stopping leftovers of an earlier run")
 }
 

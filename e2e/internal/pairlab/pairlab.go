@@ -173,6 +173,11 @@ func (p *Pair) AgentLog(i int) string   { return p.Path(p.opt.Nodes[i] + ".agent
 func (p *Pair) FencedFile(i int) string { return p.Path(p.opt.Nodes[i] + ".fenced") }
 func (p *Pair) ConfigFile(i int) string { return p.Path(p.opt.Nodes[i] + ".yaml") }
 
+// StateDir is node i's agent state directory (the persisted fenced
+// marker): each node its own, as on two machines; it survives a power
+// off like a disk.
+func (p *Pair) StateDir(i int) string { return p.Path(p.opt.Nodes[i] + ".state") }
+
 // Config is node i's agent configuration without resources: both links,
 // the key, the timing, no automatic failback (node 0 preferred), the
 // control socket and a self-fence that only touches FencedFile.
@@ -194,6 +199,7 @@ func (p *Pair) Config(i int) config.Config {
 			{Name: "public", Mode: config.ModeMulticast, Interface: n.PublicIf, Group: n.Group},
 		},
 		ControlSocket: p.Socket(i),
+		StateDir:      p.StateDir(i),
 		SelfFence:     config.SelfFence{Action: config.FenceCommand, Command: "touch " + p.FencedFile(i)},
 		Log:           config.Log{Level: o.LogLevel},
 	}
