@@ -1,12 +1,22 @@
 // Package admin is tandem-target's management API: HTTP with JSON bodies
 // on a unix socket (mode 0600, so only root or the daemon's user reach
-// it). The handlers are thin; the work is done by a Service.
+// it). The handlers are thin; the work is done by a Service, which
+// validates a change as the config file is validated and writes it back
+// to the config before the handler answers. Errors are JSON
+// {"error": "..."} naming the field and the fix: 400 for bad input, 404
+// for a name not there, 409 for a conflict (exists, in use, locked).
 //
-//	GET    /v1/targets                          targets, LUNs, sessions
-//	POST   /v1/targets/{name}/luns/{id}         add a LUN   (body: LUN)
-//	DELETE /v1/targets/{name}/luns/{id}         remove a LUN
-//	POST   /v1/targets/{name}/luns/{id}/resize  grow a LUN  (body: {"size": bytes})
-//	PUT    /v1/targets/{name}/chap              replace CHAP (body: CHAP)
+//	GET    /v1/targets                             targets, LUNs, ACL, CHAP users, sessions
+//	POST   /v1/targets                             create a target (body: TargetSpec)
+//	DELETE /v1/targets/{name}[?force=1]            remove a target (refused while sessions use it)
+//	POST   /v1/targets/{name}/luns/{id}            add a LUN   (body: LUN, path or lv)
+//	DELETE /v1/targets/{name}/luns/{id}[?force=1]  remove a LUN (refused while sessions use it)
+//	POST   /v1/targets/{name}/luns/{id}/resize     grow a LUN  (body: {"size": bytes}; 0 = the backing's size now)
+//	PUT    /v1/targets/{name}/chap                 replace CHAP (body: CHAP; empty user = off)
+//	PUT    /v1/targets/{name}/acl/{initiator}      allow an initiator
+//	DELETE /v1/targets/{name}/acl/{initiator}      disallow it
+//	GET    /v1/discovery                           discovery CHAP users
+//	PUT    /v1/discovery/chap                      replace discovery CHAP
 package admin
 
 import (
@@ -24,16 +34,35 @@ import (
 
 // Target is one target as GET /v1/targets shows it.
 type Target struct {
-	Name     string              `json:"name"`
-	Alias    string              `json:"alias,omitempty"`
-	LUNs     []LUN               `json:"luns"`
-	Sessions []iscsi.SessionInfo `json:"sessions"`
+	Name           string              `json:"name"`
+	Alias          string              `json:"alias,omitempty"`
+	Initiators     []string            `json:"initiators"`
+	CHAPUser       string              `json:"chap_user,omitempty"`
+	MutualCHAPUser string              `json:"mutual_chap_user,omitempty"`
+	LUNs           []LUN               `json:"luns"`
+	Sessions       []iscsi.SessionInfo `json:"sessions"`
+}
+
+// TargetSpec is the body of POST /v1/targets.
+type TargetSpec struct {
+	Name       string   `json:"name"`
+	Alias      string   `json:"alias,omitempty"`
+	Initiators []string `json:"initiators,omitempty"`
+}
+
+// Discovery is GET /v1/discovery.
+type Discovery struct {
+	CHAPUser       string `json:"chap_user,omitempty"`
+	MutualCHAPUser string `json:"mutual_chap_user,omitempty"`
 }
 
 // LUN describes a logical unit; in a POST body only the settings count.
+// Path (a file or device) or LV ("VG/NAME") is the backing; in GET, Path
+// is what is served (an LV's device).
 type LUN struct {
 	ID         uint64 `json:"id"`
-	Path       string `json:"path"`
+	Path       string `json:"path,omitempty"`
+	LV         string `json:"lv,omitempty"`
 	Size       int64  `json:"size"`
 	BlockSize  uint32 `json:"block_size,omitempty"`
 	Thin       bool   `json:"thin,omitempty"`
@@ -55,13 +84,21 @@ type Resize struct {
 	Size int64 `json:"size"`
 }
 
-// Service is what the handlers drive; the daemon implements it.
+// Service is what the handlers drive; the daemon implements it. Every
+// change is checked as the config file is and persisted before it
+// returns nil.
 type Service interface {
 	Targets() []Target
+	Discovery() Discovery
+	CreateTarget(spec TargetSpec) error
+	RemoveTarget(name string, force bool) error
 	AddLUN(target string, lun LUN) error
-	RemoveLUN(target string, id uint64) error
+	RemoveLUN(target string, id uint64, force bool) error
 	ResizeLUN(target string, id uint64, size int64) error
 	SetCHAP(target string, chap CHAP) error
+	SetDiscoveryCHAP(chap CHAP) error
+	AddInitiator(target, initiator string) error
+	RemoveInitiator(target, initiator string) error
 }
 
 // Errors a Service returns so the handlers can pick a status code.
@@ -79,10 +116,30 @@ func NewHandler(svc Service, logger *slog.Logger) http.Handler {
 	h := &handler{svc: svc, log: logger}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/targets", h.targets)
+	mux.HandleFunc("POST /v1/targets", h.createTarget)
+	mux.HandleFunc("DELETE /v1/targets/{name}", func(w http.ResponseWriter, r *http.Request) {
+		h.reply(w, r, http.StatusOK, h.svc.RemoveTarget(r.PathValue("name"), force(r)))
+	})
 	mux.HandleFunc("POST /v1/targets/{name}/luns/{id}", h.addLUN)
 	mux.HandleFunc("DELETE /v1/targets/{name}/luns/{id}", h.removeLUN)
 	mux.HandleFunc("POST /v1/targets/{name}/luns/{id}/resize", h.resize)
 	mux.HandleFunc("PUT /v1/targets/{name}/chap", h.chap)
+	mux.HandleFunc("PUT /v1/targets/{name}/acl/{initiator}", func(w http.ResponseWriter, r *http.Request) {
+		h.reply(w, r, http.StatusOK, h.svc.AddInitiator(r.PathValue("name"), r.PathValue("initiator")))
+	})
+	mux.HandleFunc("DELETE /v1/targets/{name}/acl/{initiator}", func(w http.ResponseWriter, r *http.Request) {
+		h.reply(w, r, http.StatusOK, h.svc.RemoveInitiator(r.PathValue("name"), r.PathValue("initiator")))
+	})
+	mux.HandleFunc("GET /v1/discovery", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, h.svc.Discovery())
+	})
+	mux.HandleFunc("PUT /v1/discovery/chap", func(w http.ResponseWriter, r *http.Request) {
+		var body CHAP
+		if !readJSON(w, r, &body) {
+			return
+		}
+		h.reply(w, r, http.StatusOK, h.svc.SetDiscoveryCHAP(body))
+	})
 	return mux
 }
 
@@ -93,6 +150,20 @@ type handler struct {
 
 func (h *handler) targets(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h.svc.Targets())
+}
+
+func (h *handler) createTarget(w http.ResponseWriter, r *http.Request) {
+	var spec TargetSpec
+	if !readJSON(w, r, &spec) {
+		return
+	}
+	h.reply(w, r, http.StatusCreated, h.svc.CreateTarget(spec))
+}
+
+// force reads ?force=1 (or true).
+func force(r *http.Request) bool {
+	f, _ := strconv.ParseBool(r.URL.Query().Get("force"))
+	return f
 }
 
 func (h *handler) addLUN(w http.ResponseWriter, r *http.Request) {
@@ -113,7 +184,7 @@ func (h *handler) removeLUN(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.reply(w, r, http.StatusOK, h.svc.RemoveLUN(r.PathValue("name"), id))
+	h.reply(w, r, http.StatusOK, h.svc.RemoveLUN(r.PathValue("name"), id, force(r)))
 }
 
 func (h *handler) resize(w http.ResponseWriter, r *http.Request) {

@@ -145,3 +145,7 @@ func (t *Target) LUN(id uint64) (*LUN, int) {
 // Fingerprint is a hash of a config file's bytes: the daemon compares it
 // before writing, to notice a file edited by hand since it was read.
 func Fingerprint(b []byte) [32]byte { return sha256.Sum256(b) }
+
+// ApplyDefaults fills the per-LUN defaults (block size, serial) that Load
+// fills, for configs built in code.
+func (c *Config) ApplyDefaults() { c.applyDefaults() }

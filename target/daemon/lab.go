@@ -112,9 +112,9 @@ func (m *Manager) AuditStatus(target string, id uint64) (AuditStatus, error) {
 func (m *Manager) lun(target string, id uint64) (*managedLUN, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	mt, err := m.target(target)
-	if err != nil {
-		return nil, err
+	mt, ok := m.targets[m.runningName(target)]
+	if !ok {
+		return nil, fmt.Errorf("target %q: %w", target, admin.ErrNotFound)
 	}
 	l, ok := mt.luns[id]
 	if !ok {

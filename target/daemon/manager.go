@@ -1,20 +1,35 @@
 // Package daemon assembles a running tandem-target from its config: it
-// opens the backing stores, builds the logical units with their
-// reservation state files, registers the targets with the iSCSI fabric,
-// and serves the admin API's Service on top of them.
+// opens the backing stores (locked while served), builds the logical
+// units with their reservation state files, registers the targets with
+// the iSCSI fabric, and serves the admin API's Service on top of them.
+//
+// The config is the one source of truth. Every change, whether it comes
+// through the admin API or from a file edited by hand and reloaded on
+// SIGHUP, goes the same way:
+//
+//  1. a candidate config is built (the current one plus the change, or
+//     the file as read again) and validated as a whole by config.Validate;
+//  2. apply moves the running targets from the current config to the
+//     candidate, undoing what it did when a step fails;
+//  3. an API change is written back with config.Save before it is
+//     answered; a write that fails undoes the change.
 package daemon
 
 import (
+	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/tandem-ha/tandem/lvm"
 	"github.com/tandem-ha/tandem/target/admin"
 	"github.com/tandem-ha/tandem/target/audit"
 	"github.com/tandem-ha/tandem/target/backstore"
@@ -24,28 +39,46 @@ import (
 	"github.com/tandem-ha/tandem/target/scsi"
 )
 
+// Options configure a Manager.
+type Options struct {
+	// ConfigPath is the file changes are written back to; "" keeps them
+	// in memory (tests).
+	ConfigPath string
+	// LVM resolves lv: backings; nil means lvm.New(lvm.Options{}).
+	LVM *lvm.Client
+	// WaitPoll is how often a LUN with wait: retries its backing. 0 means
+	// one second.
+	WaitPoll time.Duration
+	Log      *slog.Logger
+}
+
 // Manager owns the daemon's targets and LUs and implements admin.Service over
 // an iscsi.Server.
 type Manager struct {
 	srv *iscsi.Server
 	log *slog.Logger
+	o   Options
 
 	mu      sync.Mutex
+	cfg     *config.Config // what runs now
+	fileSum [32]byte       // of ConfigPath as last read or written
 	targets map[string]*managedTarget
-	// stateDir holds <stateDir>/pr/*.state, the persistent reservation
-	// state of each LUN; empty means LUs cannot persist reservations.
-	stateDir string
 }
 
 type managedTarget struct {
-	name, alias string
-	scsi        *scsi.Target
-	luns        map[uint64]*managedLUN
+	cfg  config.Target
+	scsi *scsi.Target
+	luns map[uint64]*managedLUN
 }
 
 type managedLUN struct {
 	cfg config.LUN
-	lu  *scsi.LU
+	// path is the file or device served: cfg.Path, or the LV's device.
+	path string
+	// created is set when opening made the file: a failed change removes it.
+	created bool
+	lu      *scsi.LU
+	be      backstore.Backend
 	// audit is the LU's write witness when cfg.Audit is set.
 	audit *audit.Writer
 	// cache is the volatile cache under the LU when cfg.Cache is
@@ -63,34 +96,73 @@ func (l *managedLUN) close() error {
 	return err
 }
 
-// NewManager returns a Manager serving through srv.
+// NewManager returns a Manager serving through srv, changes kept in memory.
 func NewManager(srv *iscsi.Server, logger *slog.Logger) *Manager {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	return New(srv, Options{Log: logger})
+}
+
+// New returns a Manager serving through srv with no targets yet; Start
+// serves a config.
+func New(srv *iscsi.Server, o Options) *Manager {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{srv: srv, log: logger, targets: map[string]*managedTarget{}}
+	if o.LVM == nil {
+		o.LVM = lvm.New(lvm.Options{Log: o.Log})
+	}
+	if o.WaitPoll <= 0 {
+		o.WaitPoll = time.Second
+	}
+	return &Manager{srv: srv, log: o.Log, o: o, cfg: config.DefaultConfig(), targets: map[string]*managedTarget{}}
 }
 
 // SetStateDir sets the directory of persistent state (config.StateDir);
 // call it before AddTarget. LUs opened without one refuse APTPL.
 func (m *Manager) SetStateDir(dir string) {
 	m.mu.Lock()
-	m.stateDir = dir
+	m.cfg.StateDir = dir
 	m.mu.Unlock()
+}
+
+// Start serves cfg: every LUN is opened (waiting up to its wait: for a
+// backing not there yet) or Start fails with every LUN that could not be,
+// leaving nothing open. A daemon must not serve a target with a LUN
+// missing: initiators would see another disk at that LUN or none.
+func (m *Manager) Start(ctx context.Context, cfg *config.Config) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	empty := cfg.Clone()
+	empty.Targets = nil
+	m.cfg = empty
+	if err := m.apply(ctx, cfg); err != nil {
+		return err
+	}
+	m.cfg = cfg
+	if m.o.ConfigPath != "" {
+		if b, err := os.ReadFile(m.o.ConfigPath); err == nil {
+			m.fileSum = config.Fingerprint(b)
+		}
+	}
+	m.srv.SetDiscoveryAuth(AuthFromCHAP(cfg.Discovery.CHAP))
+	return nil
 }
 
 // prStateFile is where the reservation state of a LUN lives: a readable,
 // file-system safe form of the target name plus a hash of the exact name,
 // so two names that sanitize alike cannot share a file.
 func prStateFile(stateDir, target string, lun uint64) string {
-	safe := []byte(strings.ToLower(target))
+	sum := sha256.Sum256([]byte(target))
+	return filepath.Join(stateDir, "pr", fmt.Sprintf("%s-%x-lun%d.state", safeName(target), sum[:4], lun))
+}
+
+func safeName(s string) string {
+	safe := []byte(strings.ToLower(s))
 	for i, c := range safe {
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
 			safe[i] = '_'
 		}
 	}
-	sum := sha256.Sum256([]byte(target))
-	return filepath.Join(stateDir, "pr", fmt.Sprintf("%s-%x-lun%d.state", safe, sum[:4], lun))
+	return string(safe)
 }
 
 // AuthFromCHAP converts configured CHAP credentials to login.Auth.
@@ -105,51 +177,18 @@ func AuthFromCHAP(c config.CHAP) login.Auth {
 	return a
 }
 
-// AddTarget opens the LUNs of t and makes the target reachable.
+// AddTarget serves t in addition to what runs: all its LUNs open, or an
+// error and nothing served.
 func (m *Manager) AddTarget(t config.Target) error {
-	mt := &managedTarget{name: t.Name, alias: t.Alias,
-		scsi: scsi.NewTarget(t.Name, m.log), luns: map[uint64]*managedLUN{}}
-	for _, l := range t.LUNs {
-		if err := m.openLUN(mt, l); err != nil {
-			// One bad LUN (say, a damaged reservation state file that
-			// needs an operator) must not take the others offline.
-			m.log.Error("lun not served", "target", t.Name, "lun", l.ID, "err", err)
-		}
-	}
-	info := login.TargetInfo{Name: t.Name, Alias: t.Alias, Auth: AuthFromCHAP(t.CHAP), Initiators: t.Initiators}
-	if err := m.srv.AddTarget(info, mt.scsi); err != nil {
-		m.closeTarget(mt)
-		return err
-	}
 	m.mu.Lock()
-	m.targets[t.Name] = mt
-	m.mu.Unlock()
-	return nil
-}
-
-func (m *Manager) openLUN(mt *managedTarget, l config.LUN) error {
-	if _, ok := mt.luns[l.ID]; ok {
-		return fmt.Errorf("lun %d: %w: already exists", l.ID, admin.ErrConflict)
-	}
-	lu, cache, err := m.newLU(mt, l)
-	if err != nil {
+	defer m.mu.Unlock()
+	next := m.cfg.Clone()
+	next.Targets = append(next.Targets, t)
+	next.ApplyDefaults()
+	if err := m.apply(context.Background(), next); err != nil {
 		return err
 	}
-	ml := &managedLUN{cfg: l, lu: lu, cache: cache}
-	if l.Audit != "" {
-		if ml.audit, err = audit.OpenFile(l.Audit, 0); err != nil {
-			_ = lu.Close()
-			return fmt.Errorf("lun %d: %w", l.ID, err)
-		}
-		lu.SetAuditor(ml.audit)
-	}
-	if err := mt.scsi.AddLU(l.ID, lu); err != nil {
-		_ = ml.close()
-		return fmt.Errorf("lun %d: %w: %w", l.ID, admin.ErrConflict, err)
-	}
-	mt.luns[l.ID] = ml
-	m.log.Info("lun added", "target", mt.name, "lun", l.ID, "path", l.Path, "size", lu.Size(),
-		"audit", l.Audit, "cache", l.Cache)
+	m.cfg = next
 	return nil
 }
 
@@ -158,47 +197,144 @@ func (m *Manager) openLUN(mt *managedTarget, l config.LUN) error {
 // the deliberately broken build the durability checker must catch.
 const brokenFUAEnv = "TANDEM_TEST_BROKEN_FUA"
 
-// newLU opens the backend of l and builds its LU, restoring the LUN's
-// reservation state. cache is the backend when it is a volatile cache.
-func (m *Manager) newLU(mt *managedTarget, l config.LUN) (lu *scsi.LU, cache *backstore.Volatile, err error) {
-	opts := backstore.Options{ReadOnly: l.ReadOnly, Create: l.Size > 0, Size: l.Size,
-		VolatileCache: l.Cache == config.CacheVolatile}
+// openLUN opens l's backing and LU and maps it in mt.
+func (m *Manager) openLUN(ctx context.Context, mt *managedTarget, l config.LUN) error {
+	if _, ok := mt.luns[l.ID]; ok {
+		return fmt.Errorf("lun %d: %w: already exists", l.ID, admin.ErrConflict)
+	}
+	ml, err := m.openBacking(ctx, l)
+	if err != nil {
+		return fmt.Errorf("target %s lun %d: %w", mt.cfg.Name, l.ID, err)
+	}
+	fail := func(err error) error {
+		_ = ml.be.Close()
+		if ml.created {
+			_ = os.Remove(ml.path) // nothing half-made is left
+		}
+		return fmt.Errorf("target %s lun %d: %w", mt.cfg.Name, l.ID, err)
+	}
+	ml.lu, err = m.newLU(mt.cfg.Name, l, ml.be)
+	if err != nil {
+		return fail(err)
+	}
+	if l.Audit != "" {
+		if ml.audit, err = audit.OpenFile(l.Audit, 0); err != nil {
+			_ = ml.lu.Close()
+			return fail(err)
+		}
+		ml.lu.SetAuditor(ml.audit)
+	}
+	if err := mt.scsi.AddLU(l.ID, ml.lu); err != nil {
+		_ = ml.close()
+		return fail(fmt.Errorf("%w: %w", admin.ErrConflict, err))
+	}
+	mt.luns[l.ID] = ml
+	m.log.Info("lun added", "target", mt.cfg.Name, "lun", l.ID, "path", ml.path, "lv", l.LV, "size", ml.lu.Size(),
+		"audit", l.Audit, "cache", l.Cache)
+	return nil
+}
+
+// openBacking opens and locks the file, device or LV under l, waiting up
+// to l.Wait for one that is not there yet.
+func (m *Manager) openBacking(ctx context.Context, l config.LUN) (*managedLUN, error) {
+	opts := backstore.Options{ReadOnly: l.ReadOnly, Create: l.Size > 0 && l.LV == "", Size: l.Size,
+		VolatileCache: l.Cache == config.CacheVolatile, Lock: true}
 	if opts.VolatileCache && os.Getenv(brokenFUAEnv) == "1" {
 		opts.TestBrokenSync = true
 		m.log.Warn("BROKEN BUILD FOR TESTS: FUA and SYNCHRONIZE CACHE do not flush the volatile cache",
 			"env", brokenFUAEnv, "lun", l.ID)
 	}
-	be, err := backstore.Open(l.Path, opts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("lun %d: open %s: %w", l.ID, l.Path, err)
-	}
-	cache, _ = be.(*backstore.Volatile)
-	serial := l.Serial
-	if serial == "" {
-		serial = config.DefaultSerial(mt.name, l.ID)
-	}
-	stateFile := ""
-	if m.stateDir != "" {
-		stateFile = prStateFile(m.stateDir, mt.name, l.ID)
-		if err := os.MkdirAll(filepath.Dir(stateFile), 0o700); err != nil {
-			_ = be.Close()
-			return nil, nil, fmt.Errorf("lun %d: reservation state directory: %w", l.ID, err)
+	deadline := time.Now().Add(l.Wait)
+	for waited := false; ; waited = true {
+		ml, err := m.tryOpen(ctx, l, opts)
+		if err == nil || !missing(err) || l.Wait <= 0 || !time.Now().Before(deadline) {
+			if err != nil && waited {
+				err = fmt.Errorf("%w (waited %s, the LUN's wait)", err, l.Wait)
+			}
+			return ml, err
+		}
+		if !waited {
+			m.log.Warn("backing not there yet: waiting", "lun", l.ID, "path", l.Path, "lv", l.LV, "wait", l.Wait, "err", err)
+		}
+		t := time.NewTimer(min(m.o.WaitPoll, time.Until(deadline)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w (stopped while waiting for it)", err)
+		case <-t.C:
 		}
 	}
-	lu, err = scsi.NewLU(scsi.LUConfig{BlockSize: l.BlockSize, Serial: serial, ReadOnly: l.ReadOnly,
-		Thin: l.Thin, WriteCache: l.WriteCache, StateFile: stateFile}, be)
-	if err != nil {
-		_ = be.Close()
-		return nil, nil, fmt.Errorf("lun %d: %w", l.ID, err)
-	}
-	return lu, cache, nil
 }
 
-func (m *Manager) closeTarget(mt *managedTarget) {
-	for id, l := range mt.luns {
-		_, _ = mt.scsi.RemoveLU(id)
-		_ = l.close()
+// missing reports errors that waiting may cure: a path or LV not there
+// yet, an LV not active yet.
+func missing(err error) bool {
+	return errors.Is(err, os.ErrNotExist) || errors.Is(err, lvm.ErrNoDevice) || errors.Is(err, lvm.ErrNotFound)
+}
+
+func (m *Manager) tryOpen(ctx context.Context, l config.LUN, opts backstore.Options) (*managedLUN, error) {
+	ml := &managedLUN{cfg: l, path: l.Path}
+	if l.LV != "" {
+		vg, name, _ := strings.Cut(l.LV, "/")
+		dev, err := m.o.LVM.Device(ctx, vg, name)
+		if err != nil {
+			return nil, fmt.Errorf("lv %s: %w", l.LV, err)
+		}
+		ml.path = dev.Path
+	} else if _, err := os.Stat(l.Path); errors.Is(err, os.ErrNotExist) && opts.Create {
+		ml.created = true
 	}
+	be, err := backstore.Open(ml.path, opts)
+	if err != nil {
+		if ml.created {
+			_ = os.Remove(ml.path)
+		}
+		return nil, err
+	}
+	ml.be = be
+	ml.cache, _ = be.(*backstore.Volatile)
+	return ml, nil
+}
+
+// newLU builds the LU of l over be, restoring the LUN's reservation state.
+func (m *Manager) newLU(target string, l config.LUN, be backstore.Backend) (*scsi.LU, error) {
+	serial := l.Serial
+	if serial == "" {
+		serial = config.DefaultSerial(target, l.ID)
+	}
+	stateFile := ""
+	if m.cfg.StateDir != "" {
+		stateFile = prStateFile(m.cfg.StateDir, target, l.ID)
+		if err := os.MkdirAll(filepath.Dir(stateFile), 0o700); err != nil {
+			return nil, fmt.Errorf("reservation state directory: %w", err)
+		}
+	}
+	bs := l.BlockSize
+	if bs == 0 {
+		bs = config.DefaultBlockSize
+	}
+	lu, err := scsi.NewLU(scsi.LUConfig{BlockSize: bs, Serial: serial, ReadOnly: l.ReadOnly,
+		Thin: l.Thin, WriteCache: l.WriteCache, StateFile: stateFile}, be)
+	if err != nil {
+		return nil, err
+	}
+	return lu, nil
+}
+
+// closeLUN unmaps and closes a LUN; removeCreated also deletes a file
+// this Manager made for it (undoing an add).
+func (m *Manager) closeLUN(mt *managedTarget, id uint64, removeCreated bool) error {
+	l, ok := mt.luns[id]
+	if !ok {
+		return nil
+	}
+	_, _ = mt.scsi.RemoveLU(id)
+	delete(mt.luns, id)
+	err := l.close()
+	if removeCreated && l.created {
+		_ = os.Remove(l.path)
+	}
+	return err
 }
 
 // Close closes every LU; call it after the iSCSI server has stopped.
@@ -207,165 +343,19 @@ func (m *Manager) Close() error {
 	defer m.mu.Unlock()
 	var errs []error
 	for _, mt := range m.targets {
-		for id, l := range mt.luns {
-			_, _ = mt.scsi.RemoveLU(id)
-			if err := l.close(); err != nil {
-				errs = append(errs, fmt.Errorf("close %s lun %d: %w", mt.name, id, err))
+		for id := range mt.luns {
+			if err := m.closeLUN(mt, id, false); err != nil {
+				errs = append(errs, fmt.Errorf("close %s lun %d: %w", mt.cfg.Name, id, err))
 			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// Targets implements admin.Service.
-func (m *Manager) Targets() []admin.Target {
-	sessions := m.srv.Sessions()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]admin.Target, 0, len(m.targets))
-	for _, mt := range m.targets {
-		t := admin.Target{Name: mt.name, Alias: mt.alias, LUNs: []admin.LUN{}, Sessions: []iscsi.SessionInfo{}}
-		for id, l := range mt.luns {
-			wc := l.cfg.WriteCache
-			t.LUNs = append(t.LUNs, admin.LUN{ID: id, Path: l.cfg.Path, Size: l.lu.Size(), BlockSize: l.cfg.BlockSize,
-				Thin: l.cfg.Thin, WriteCache: &wc, ReadOnly: l.cfg.ReadOnly, Serial: l.cfg.Serial})
-		}
-		sort.Slice(t.LUNs, func(i, j int) bool { return t.LUNs[i].ID < t.LUNs[j].ID })
-		for _, s := range sessions {
-			if s.Target == mt.name {
-				t.Sessions = append(t.Sessions, s)
-			}
-		}
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+// randomSuffix names a new secret file, so that a rotation never
+// overwrites the file the current config still names.
+func randomSuffix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
-
-func (m *Manager) target(name string) (*managedTarget, error) {
-	mt, ok := m.targets[name]
-	if !ok {
-		return nil, fmt.Errorf("target %q: %w", name, admin.ErrNotFound)
-	}
-	return mt, nil
-}
-
-// AddLUN implements admin.Service.
-func (m *Manager) AddLUN(target string, l admin.LUN) error {
-	if l.Path == "" {
-		return fmt.Errorf("%w: lun needs a path", admin.ErrInvalid)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	mt, err := m.target(target)
-	if err != nil {
-		return err
-	}
-	wc := true
-	if l.WriteCache != nil {
-		wc = *l.WriteCache
-	}
-	bs := l.BlockSize
-	if bs == 0 {
-		bs = 512
-	}
-	return m.openLUN(mt, config.LUN{ID: l.ID, Path: l.Path, Size: l.Size, BlockSize: bs, Thin: l.Thin,
-		WriteCache: wc, ReadOnly: l.ReadOnly, Serial: l.Serial})
-}
-
-// RemoveLUN implements admin.Service.
-func (m *Manager) RemoveLUN(target string, id uint64) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	mt, err := m.target(target)
-	if err != nil {
-		return err
-	}
-	l, ok := mt.luns[id]
-	if !ok {
-		return fmt.Errorf("lun %d of %s: %w", id, target, admin.ErrNotFound)
-	}
-	if _, err := mt.scsi.RemoveLU(id); err != nil {
-		return fmt.Errorf("remove lun %d: %w", id, err)
-	}
-	delete(mt.luns, id)
-	return l.close()
-}
-
-// ResizeLUN grows a file-backed LUN: the file is extended, then the LU
-// is reopened and swapped in place, keeping its reservations; initiators
-// get CAPACITY DATA HAS CHANGED.
-func (m *Manager) ResizeLUN(target string, id uint64, size int64) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	mt, err := m.target(target)
-	if err != nil {
-		return err
-	}
-	l, ok := mt.luns[id]
-	if !ok {
-		return fmt.Errorf("lun %d of %s: %w", id, target, admin.ErrNotFound)
-	}
-	if size < l.lu.Size() {
-		return fmt.Errorf("%w: size %d is below the current %d; shrinking would lose data", admin.ErrInvalid, size, l.lu.Size())
-	}
-	fi, err := os.Stat(l.cfg.Path)
-	if err != nil {
-		return fmt.Errorf("stat %s: %w", l.cfg.Path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%w: %s is not a regular file; resize the device itself", admin.ErrInvalid, l.cfg.Path)
-	}
-	if err := os.Truncate(l.cfg.Path, size); err != nil {
-		return fmt.Errorf("extend %s: %w", l.cfg.Path, err)
-	}
-	cfg := l.cfg
-	cfg.Size = 0
-	if l.cache != nil {
-		// The new LU reopens the file: what the old cache holds must be
-		// in it first.
-		if err := l.cache.Sync(); err != nil {
-			return fmt.Errorf("flush the volatile cache before resize: %w", err)
-		}
-	}
-	lu, cache, err := m.newLU(mt, cfg)
-	if err != nil {
-		return fmt.Errorf("reopen after resize: %w", err)
-	}
-	if l.audit != nil {
-		lu.SetAuditor(l.audit)
-	}
-	old, err := mt.scsi.ReplaceLU(id, lu)
-	if err != nil {
-		_ = lu.Close()
-		return fmt.Errorf("swap lun %d after resize: %w", id, err)
-	}
-	l.lu, l.cache = lu, cache
-	old.SetAuditor(nil)
-	if err := old.Close(); err != nil {
-		m.log.Warn("closing the LU replaced by a resize", "target", target, "lun", id, "err", err)
-	}
-	m.log.Info("lun resized", "target", target, "lun", id, "size", lu.Size())
-	return nil
-}
-
-// SetCHAP implements admin.Service.
-func (m *Manager) SetCHAP(target string, c admin.CHAP) error {
-	if (c.User == "") != (c.Secret == "") {
-		return fmt.Errorf("%w: user and secret go together", admin.ErrInvalid)
-	}
-	if c.MutualUser != "" && (c.User == "" || c.MutualSecret == "" || c.MutualSecret == c.Secret) {
-		return fmt.Errorf("%w: mutual CHAP needs one-way CHAP and a different secret", admin.ErrInvalid)
-	}
-	m.mu.Lock()
-	_, err := m.target(target)
-	m.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	auth := AuthFromCHAP(config.CHAP{User: c.User, Secret: []byte(c.Secret),
-		MutualUser: c.MutualUser, MutualSecret: []byte(c.MutualSecret)})
-	return m.srv.SetTargetAuth(target, auth)
-}
-
-var _ admin.Service = (*Manager)(nil)

@@ -21,9 +21,10 @@ func TestPRStateFile(t *testing.T) {
 	assert.NotEqual(t, a, b, "names that sanitize alike keep apart")
 }
 
-// TestDamagedStateSkipsLUN: a LUN whose reservation state is damaged is
-// not served, the others are.
-func TestDamagedStateSkipsLUN(t *testing.T) {
+// TestDamagedStateStopsTheTarget: a LUN whose reservation state is
+// damaged stops the whole target (the daemon at start) with the error;
+// nothing of it is served, the file is left for the operator.
+func TestDamagedStateStopsTheTarget(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
 	bad := prStateFile(state, iqn, 1)
@@ -33,16 +34,16 @@ func TestDamagedStateSkipsLUN(t *testing.T) {
 	m := NewManager(iscsi.NewServer(iscsi.Config{}), nil)
 	m.SetStateDir(state)
 	t.Cleanup(func() { _ = m.Close() })
-	require.NoError(t, m.AddTarget(config.Target{Name: iqn, LUNs: []config.LUN{
+	err := m.AddTarget(config.Target{Name: iqn, LUNs: []config.LUN{
 		{ID: 0, Path: filepath.Join(dir, "lun0"), Size: 1 << 20, BlockSize: 512},
 		{ID: 1, Path: filepath.Join(dir, "lun1"), Size: 1 << 20, BlockSize: 512},
-	}}))
-	targets := m.Targets()
-	require.Len(t, targets, 1)
-	require.Len(t, targets[0].LUNs, 1)
-	assert.Equal(t, uint64(0), targets[0].LUNs[0].ID)
-	_, err := os.Stat(prStateFile(state, iqn, 0))
-	assert.True(t, os.IsNotExist(err), "no state file until APTPL is used")
+	}})
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "lun 1")
+	assert.ErrorContains(t, err, bad)
+	assert.Empty(t, m.Targets(), "nothing of the target is served")
+	_, err = os.Stat(filepath.Join(dir, "lun0"))
+	assert.True(t, os.IsNotExist(err), "the file made for lun 0 is removed again")
 	got, err := os.ReadFile(bad)
 	require.NoError(t, err)
 	assert.Equal(t, "TPRS torn", string(got), "the damaged file is left alone")

@@ -56,17 +56,17 @@ func run(ctx context.Context, cfgPath string, level slog.Level) error {
 		return err
 	}
 	srv := iscsi.NewServer(serverConfig(cfg, log))
-	mgr := daemon.NewManager(srv, log)
-	mgr.SetStateDir(cfg.StateDir) // reservation state (APTPL) lives here
+	mgr := daemon.New(srv, daemon.Options{ConfigPath: cfgPath, Log: log})
 	defer func() {
 		if err := mgr.Close(); err != nil {
 			log.Error("closing LUNs", "err", err)
 		}
 	}()
-	for _, t := range cfg.Targets {
-		if err := mgr.AddTarget(t); err != nil {
-			return err
-		}
+	// Signal.Notify before anything can send a SIGHUP (systemctl reload
+	// right after start): its default action would kill the daemon.
+	mgr.ReloadOnSIGHUP(ctx)
+	if err := mgr.Start(ctx, cfg); err != nil {
+		return fmt.Errorf("%w\n(fix the LUN or its backing in %s; nothing was served)", err, cfgPath)
 	}
 	for _, addr := range cfg.Listen {
 		a, err := srv.Listen(addr)
