@@ -1,6 +1,8 @@
 package scsi
 
 import (
+	"os"
+
 	wscsi "github.com/tandem-ha/tandem/wire/scsi"
 )
 
@@ -253,5 +255,12 @@ const taskAbortedStatus = true
 // TaskAbortedStatus reports the TAS bit of lun's Control mode page; the
 // fabric asks it when another nexus aborts tasks (SAM-5 5.6).
 func (t *Target) TaskAbortedStatus(lun uint64) bool {
-	return taskAbortedStatus && t.lu(lun) != nil
+	return taskAbortedStatus && !testNoTAS && t.lu(lun) != nil
 }
+
+// testNoTAS is a TEST-ONLY switch (TANDEM_TEST_NO_TAS=1 in the target's
+// environment): tasks aborted by another nexus end without a response
+// while the mode page still advertises TAS=1, the bug of issue 11, so the
+// VM test (e2e/cmd/tasvm) can show that it catches it. Never set it in
+// production.
+var testNoTAS = os.Getenv("TANDEM_TEST_NO_TAS") == "1"
