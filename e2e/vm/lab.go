@@ -147,6 +147,8 @@ type GuestOptions struct {
 	MemoryMiB int
 	// NoISCSID keeps /init from starting iscsid.
 	NoISCSID bool
+	// EventPort gives the guest an event port (Config.EventPort).
+	EventPort bool
 }
 
 // AddGuest boots guest number len(guests) named name on the bridge.
@@ -169,7 +171,7 @@ func (l *Lab) AddGuest(ctx context.Context, name string, g GuestOptions) (*VM, e
 	v, err := Start(ctx, Config{
 		Name: name, Image: l.opts.Image, Dir: l.opts.Dir, MemoryMiB: g.MemoryMiB, Accel: l.opts.Accel,
 		Netns: l.net.Netns(hostNS), Tap: tap, IP: ip, IQN: g.IQN,
-		NoISCSID: g.NoISCSID, Logger: l.log,
+		NoISCSID: g.NoISCSID, EventPort: g.EventPort, Logger: l.log,
 	})
 	if err != nil {
 		return nil, err
