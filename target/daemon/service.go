@@ -411,7 +411,7 @@ func (m *Manager) ResizeLUN(target string, id uint64, size int64) error {
 			return nil, fmt.Errorf("stat %s: %w", l.path, err)
 		}
 		if size != 0 && size != l.lu.Size() {
-			if !fi.Mode().IsRegular() {
+			if l.cfg.LV != "" || !fi.Mode().IsRegular() {
 				return nil, fmt.Errorf("%w: size: %s is a device: grow it (tandemctl volume resize, lvextend), then resize with no size", admin.ErrInvalid, l.path)
 			}
 			if err := os.Truncate(l.path, size); err != nil {
