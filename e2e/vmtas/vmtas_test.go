@@ -56,7 +56,9 @@ func (r *run) at(ms int, e Event) *run {
 	return r
 }
 
-func (r *run) start(ms, w, n int) *run { return r.at(ms, Event{Kind: KindWriteStart, Writer: w, Seq: n}) }
+func (r *run) start(ms, w, n int) *run {
+	return r.at(ms, Event{Kind: KindWriteStart, Writer: w, Seq: n})
+}
 func (r *run) done(ms, w, n int, err string) *run {
 	return r.at(ms, Event{Kind: KindWriteDone, Writer: w, Seq: n, Err: err})
 }
