@@ -71,6 +71,6 @@ func TestLiveTarget(t *testing.T) {
 		}
 		wg.Wait()
 		require.NoError(t, s.Ping(ctx))
-		require.NoError(t, s.Close())
+		require.NoError(t, s.Close(context.Background()))
 	}
 }

@@ -261,17 +261,16 @@ func (s *Session) fail(err error) {
 	})
 }
 
-// Close logs out (waiting at most five seconds) and closes the
-// connection. Outstanding commands fail with ErrSessionClosed.
-func (s *Session) Close() error {
+// Close logs out, waiting for the target's answer until ctx ends (the
+// caller picks the bound: on a dead network, a short one), and closes the
+// connection either way. Outstanding commands fail with ErrSessionClosed.
+func (s *Session) Close(ctx context.Context) error {
 	select {
 	case <-s.dead:
 		<-s.readerDone
 		return nil
 	default:
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	err := s.Logout(ctx)
 	s.fail(nil)
 	<-s.readerDone

@@ -30,7 +30,7 @@ func dial(t *testing.T, f *fakeTarget, mod func(*Options)) *Session {
 	}
 	s, err := Dial(testCtx(t), f.addr(), o)
 	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
 }
 
@@ -61,7 +61,7 @@ func TestLoginWithoutAuth(t *testing.T) {
 	assert.True(t, c.ThinProvisioned)
 	require.NoError(t, s.SyncCache(ctx, 0))
 
-	require.NoError(t, s.Close())
+	require.NoError(t, s.Close(context.Background()))
 	f.mu.Lock()
 	assert.Equal(t, 1, f.logouts)
 	f.mu.Unlock()
@@ -135,7 +135,7 @@ func TestLoginCHAP(t *testing.T) {
 			default:
 				require.NoError(t, err)
 				require.NoError(t, s.TestUnitReady(testCtx(t), 0))
-				require.NoError(t, s.Close())
+				require.NoError(t, s.Close(context.Background()))
 			}
 		})
 	}
@@ -372,7 +372,7 @@ func BenchmarkReadInto4K(b *testing.B) {
 	f := newFake(b, nil)
 	s, err := Dial(context.Background(), f.addr(), Options{TargetName: f.name})
 	require.NoError(b, err)
-	defer s.Close()
+	defer s.Close(context.Background())
 	ctx := context.Background()
 	buf := make([]byte, 4096)
 	require.NoError(b, s.ReadInto(ctx, 0, 0, buf))

@@ -418,7 +418,7 @@ func readBack(l *partition.Lab, a partition.Analysis) (int, []string, error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("checker login: %w", err)
 	}
-	defer s.Close()
+	defer s.Close(ctx)
 	return partition.VerifyAcks(a, func(lba uint64, buf []byte) error {
 		return s.ReadInto(ctx, partition.DataLUN, lba, buf)
 	})

@@ -58,7 +58,16 @@ func openArbiter(ctx context.Context, cfg *config.Config) (device.Device, error)
 // session serves it alone.
 type closingNative struct{ *device.Native }
 
-func (c *closingNative) Close() error { return c.S.Close() }
+func (c *closingNative) Close() error {
+	// The arbiter is closed after its I/O failed, most likely on a dead
+	// storage network: wait for the logout answer only briefly.
+	ctx, cancel := context.WithTimeout(context.Background(), arbiterLogout)
+	defer cancel()
+	return c.S.Close(ctx)
+}
+
+// arbiterLogout bounds the arbiter session's logout on close.
+const arbiterLogout = time.Second
 
 // runDisk runs the disk heartbeat until ctx ends, (re)opening the arbiter
 // as needed, and hands every round to the loop.

@@ -1,6 +1,7 @@
 package fence
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -26,7 +27,7 @@ func writer(t *testing.T, addr, node string, isid byte) *device.Native {
 	s, err := initiator.Dial(c, addr, initiator.Options{TargetName: testIQN,
 		InitiatorName: "iqn.2026-11.io.tandem:app-" + node, ISID: [6]byte{0x80, 0, 0, 0, 0, isid}})
 	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { s.Close(context.Background()) })
 	d := device.NewNative(s, 0)
 	require.NoError(t, d.PRRegisterAndIgnore(c, Key("lab", node), initiator.PROptions{}))
 	return d

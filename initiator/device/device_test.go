@@ -88,7 +88,7 @@ func startTarget(t *testing.T) string {
 func dial(t *testing.T, addr, name string, isid [6]byte) *initiator.Session {
 	s, err := initiator.Dial(ctx(t), addr, initiator.Options{TargetName: testIQN, InitiatorName: name, ISID: isid})
 	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
 }
 

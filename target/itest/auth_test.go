@@ -2,6 +2,7 @@ package itest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"os/exec"
@@ -79,7 +80,7 @@ func TestCHAPNative(t *testing.T) {
 	dial := func(t *testing.T, target, name string, creds *initiator.CHAP) (*initiator.Session, error) {
 		s, err := initiator.Dial(ctx(t), lab.addr, initiator.Options{TargetName: target, InitiatorName: name, CHAP: creds})
 		if err == nil {
-			t.Cleanup(func() { s.Close() })
+			t.Cleanup(func() { s.Close(context.Background()) })
 		}
 		return s, err
 	}

@@ -92,14 +92,14 @@ func powerCutRun(t *testing.T, mode string) ([]durability.Op, map[uint64]uint64,
 	}
 	code, body := adminPost(t, cfg.AdminSocket, "/v1/targets/"+durIQN+"/luns/0/power-cut", `{"mode":"`+mode+`","seed":11}`)
 	require.Equal(t, http.StatusOK, code, body)
-	s.Close()
+	s.Close(context.Background())
 	d.kill() // what is durable is in the file; the restart proves it
 	d = d.restart(t)
 	require.False(t, d.exited(), d.log())
 
 	s, err = initiator.Dial(ctx(t), cfg.Listen[0], initiator.Options{TargetName: durIQN, InitiatorName: "iqn.2026-12.io.tandem:reader"})
 	require.NoError(t, err)
-	defer s.Close()
+	defer s.Close(context.Background())
 	data, err := s.Read16(ctx(t), 0, 0, 64)
 	require.NoError(t, err)
 	back := map[uint64]uint64{}

@@ -2,6 +2,7 @@ package itest
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"io/fs"
@@ -45,7 +46,7 @@ func dialNode(t *testing.T, addr, name string, isid [6]byte) *initiator.Session 
 	t.Helper()
 	s, err := initiator.Dial(ctx(t), addr, initiator.Options{TargetName: prIQN, InitiatorName: name, ISID: isid})
 	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
 }
 
@@ -185,7 +186,7 @@ func TestPRSurvivesCrash(t *testing.T) {
 	t.Logf("PR state file: %s", prFile)
 
 	d.kill() // SIGKILL: no shutdown path runs
-	s.Close()
+	s.Close(context.Background())
 	d2 := d.restart(t)
 	require.False(t, d2.exited(), "restart failed (%v); log:\n%s", d2.exitErr, d2.log())
 	s2 := dialNode(t, d.addr, nodeA, isidA)
@@ -204,7 +205,7 @@ func TestPRSurvivesCrash(t *testing.T) {
 	assert.Equal(t, uint32(0), res2.Generation, "PRgeneration after power on")
 	// The holder's nexus still holds it: its write goes through.
 	require.NoError(t, s2.Write16(c2, 0, 0, pattern(512, 1), false))
-	s2.Close()
+	s2.Close(context.Background())
 	d2.kill()
 
 	// Cut the state file in half: the checksum must catch it.

@@ -178,12 +178,11 @@ func (w *writer) dial(ctx context.Context) error {
 
 func (w *writer) closeSession() {
 	if w.sess != nil {
-		// A short logout: on a cut storage network Close would wait 5 s
+		// A short logout: on a cut storage network a long one would wait
 		// for an answer that never comes, and hold up the group's stop.
 		ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
-		_ = w.sess.Logout(ctx)
+		_ = w.sess.Close(ctx)
 		cancel()
-		w.sess.Close()
 		w.sess = nil
 	}
 }

@@ -380,7 +380,7 @@ func checkKey(ctx context.Context, l *vm.Lab, portal string) error {
 	if err != nil {
 		return fmt.Errorf("native login: %w", err)
 	}
-	defer s.Close()
+	defer s.Close(ctx)
 	keys, err := s.PRReadKeys(ctx, 0)
 	if err != nil {
 		return err

@@ -92,8 +92,11 @@ func run(ctx context.Context, arg string, f flags, cmd *cobra.Command) error {
 	}
 	var sessions []*initiator.Session
 	defer func() {
+		// The bench's ctx may have ended: log out within a bound of its own.
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
 		for _, s := range sessions {
-			s.Close()
+			s.Close(cctx)
 		}
 	}()
 	for range f.sessions {
