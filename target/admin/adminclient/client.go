@@ -201,4 +201,3 @@ func (c *Client) UsedBy(ctx context.Context, vg, lv string) (string, bool, error
 }
 
 func equalFold(a, b string) bool { return bytes.EqualFold([]byte(a), []byte(b)) }
-
