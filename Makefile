@@ -26,9 +26,11 @@ build:
 # Debian packages the tests use: libiscsi's conformance suite and tools,
 # ocf-tester, e2fsprogs and mount for the filesystem resource, iproute2 and
 # nftables for the network-namespace labs, the qemu VM lab's packages, and lvm2
-# for the lvm adapter's tests on loop devices.
+# for the lvm adapter's tests on loop devices; systemd (systemd-analyze) and
+# rpm for dist-check.
 DEB_PKGS := libiscsi-bin resource-agents e2fsprogs mount iproute2 nftables \
-	qemu-system-x86 qemu-utils busybox-static open-iscsi cpio kmod lvm2
+	qemu-system-x86 qemu-utils busybox-static open-iscsi cpio kmod lvm2 \
+	systemd rpm
 
 ## deps: the Debian packages the tests need, installed (one apt-get update) only when missing
 deps:
@@ -68,7 +70,7 @@ unit:
 	MQRES_REQUIRE_OCF_TESTER=1 $(GO) test -count=1 -skip '^TestPartitionMatrix$$' $(PKGS)
 
 ## test: everything CI checks
-test: deps lint unit conformance-gate e2e-vm-smoke partition-test
+test: deps lint unit dist-check conformance-gate e2e-vm-smoke partition-test
 
 ## conformance: full iscsi-test-cu run against tandem-target, prints the table
 conformance: build
@@ -146,3 +148,30 @@ partition-test:
 	$(GO) build -o $(BIN)/ ./ha/cmd/tandem-agent ./target/cmd/tandem-target ./e2e/cmd/blockwriter
 	PARTITION_AGENT_BIN=$(BIN)/tandem-agent PARTITION_TARGET_BIN=$(BIN)/tandem-target PARTITION_WRITER_BIN=$(BIN)/blockwriter \
 		$(GO) test -count=1 -timeout 10m -v ./e2e/partition/...
+
+## dist: the release into build/dist (DIST_OUT): static binaries stamped with
+## version and commit, deb and rpm packages (nfpm), the offline bundle
+## tandem-VERSION-linux-amd64.tar.gz, SHA256SUMS. Built from a clean export
+## of HEAD (uncommitted changes are not released), dated by the commit's time.
+DIST_OUT ?= $(CURDIR)/build/dist
+.PHONY: dist dist-check
+dist:
+	@src=$$(mktemp -d $(CURDIR)/build/dist-src.XXXXXX) && trap 'rm -rf "$$src"' EXIT && \
+	git archive HEAD | tar -x -C "$$src" && cd "$$src" && \
+	$(GO) run ./dist/cmd/tandem-dist --root . --out $(DIST_OUT) \
+		--version "$$(git -C $(CURDIR) describe --always)" --commit "$$(git -C $(CURDIR) rev-parse HEAD)" \
+		--epoch "$$(git -C $(CURDIR) log -1 --format=%ct)"
+
+## dist-check: two dist runs give identical SHA256SUMS; the .deb installs here
+## (units pass systemd-analyze verify, --version answers) and purges without a
+## trace; the .rpm checked with rpm in a scratch root; install.sh without
+## network into a scratch root, and refusing a 2.6.32 kernel (root)
+dist-check: deps
+	@mkdir -p $(CURDIR)/build
+	$(MAKE) --no-print-directory dist DIST_OUT=$(CURDIR)/build/dist-again
+	$(MAKE) --no-print-directory dist DIST_OUT=$(DIST_OUT)
+	@diff $(CURDIR)/build/dist-again/SHA256SUMS $(DIST_OUT)/SHA256SUMS || \
+		{ echo "dist-check: FAIL: two dist runs differ (not reproducible)"; exit 1; }
+	@rm -rf $(CURDIR)/build/dist-again
+	@echo "dist-check: two dist runs: identical SHA256SUMS ($$(wc -l < $(DIST_OUT)/SHA256SUMS) files)"
+	dist/check.sh $(DIST_OUT)

@@ -2,7 +2,25 @@ module github.com/tandem-ha/tandem/dist
 
 go 1.26.8
 
-require github.com/goreleaser/nfpm/v2 v2.48.0
+require (
+	github.com/tandem-ha/tandem/ha v0.0.0
+	github.com/tandem-ha/tandem/target v0.0.0
+)
+
+replace (
+	github.com/tandem-ha/tandem/ha => ../ha
+	github.com/tandem-ha/tandem/initiator => ../initiator
+	github.com/tandem-ha/tandem/internal => ../internal
+	github.com/tandem-ha/tandem/lvm => ../lvm
+	github.com/tandem-ha/tandem/mqres => ../mqres
+	github.com/tandem-ha/tandem/target => ../target
+	github.com/tandem-ha/tandem/wire => ../wire
+)
+
+require (
+	github.com/goreleaser/nfpm/v2 v2.48.0
+	github.com/stretchr/testify v1.12.1
+)
 
 require (
 	dario.cat/mergo v1.0.2 // indirect
@@ -15,10 +33,13 @@ require (
 	github.com/blakesmith/ar v0.0.0-20190502131153-809d4375e1fb // indirect
 	github.com/cloudflare/circl v1.6.4 // indirect
 	github.com/cyphar/filepath-securejoin v0.7.0 // indirect
+	github.com/dell/goiscsi v1.9.0 // indirect
 	github.com/emirpasic/gods v1.18.1 // indirect
+	github.com/fsnotify/fsnotify v1.9.0 // indirect
 	github.com/go-git/gcfg v1.5.1-0.20230307220236-3a3c6141e376 // indirect
 	github.com/go-git/go-billy/v5 v5.9.0 // indirect
 	github.com/go-git/go-git/v5 v5.19.2 // indirect
+	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect
 	github.com/gobwas/glob v0.2.3 // indirect
 	github.com/golang/groupcache v0.0.0-20241129210726-2c02b8208cf8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
@@ -31,12 +52,26 @@ require (
 	github.com/klauspost/cpuid/v2 v2.3.0 // indirect
 	github.com/mitchellh/copystructure v1.2.0 // indirect
 	github.com/mitchellh/reflectwalk v1.0.2 // indirect
+	github.com/pelletier/go-toml/v2 v2.2.4 // indirect
 	github.com/pjbgf/sha1cd v0.6.0 // indirect
+	github.com/sagikazarmark/locafero v0.11.0 // indirect
 	github.com/sergi/go-diff v1.4.0 // indirect
 	github.com/shopspring/decimal v1.4.0 // indirect
 	github.com/skeema/knownhosts v1.3.2 // indirect
+	github.com/sourcegraph/conc v0.3.1-0.20240121214520-5f936abd7ae8 // indirect
+	github.com/spf13/afero v1.15.0 // indirect
 	github.com/spf13/cast v1.10.0 // indirect
+	github.com/spf13/pflag v1.0.10 // indirect
+	github.com/spf13/viper v1.21.0 // indirect
+	github.com/subosito/gotenv v1.6.0 // indirect
+	github.com/tandem-ha/tandem/initiator v0.0.0 // indirect
+	github.com/tandem-ha/tandem/internal v0.0.0 // indirect
+	github.com/tandem-ha/tandem/lvm v0.0.0 // indirect
+	github.com/tandem-ha/tandem/mqres v0.0.0 // indirect
+	github.com/tandem-ha/tandem/wire v0.0.0 // indirect
 	github.com/ulikunitz/xz v0.5.17 // indirect
+	github.com/vishvananda/netlink v1.3.1 // indirect
+	github.com/vishvananda/netns v0.0.5 // indirect
 	github.com/xanzy/ssh-agent v0.3.3 // indirect
 	gitlab.com/digitalxero/go-conventional-commit v1.0.7 // indirect
 	go.digitalxero.dev/rpm v0.3.4 // indirect
@@ -44,5 +79,6 @@ require (
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
 	gopkg.in/warnings.v0 v0.1.2 // indirect
 )
