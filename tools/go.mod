@@ -7,6 +7,7 @@ require (
 	github.com/stretchr/testify v1.12.1
 	github.com/tandem-ha/tandem/ha v0.0.0
 	github.com/tandem-ha/tandem/internal v0.0.0
+	github.com/tandem-ha/tandem/lvm v0.0.0
 	github.com/tandem-ha/tandem/target v0.0.0
 )
 
@@ -39,6 +40,7 @@ replace (
 	github.com/tandem-ha/tandem/ha => ../ha
 	github.com/tandem-ha/tandem/initiator => ../initiator
 	github.com/tandem-ha/tandem/internal => ../internal
+	github.com/tandem-ha/tandem/lvm => ../lvm
 	github.com/tandem-ha/tandem/mqres => ../mqres
 	github.com/tandem-ha/tandem/target => ../target
 	github.com/tandem-ha/tandem/wire => ../wire

@@ -104,7 +104,8 @@ func newRoot() *cobra.Command {
 	rejoin := simple("rejoin", "Let a fenced node rejoin as standby (refused unless everything is stopped here and the peer holds the reservation)",
 		"rejoined: this node is standby", func(c *control.Client, ctx context.Context) error { return c.Rejoin(ctx) })
 	root.AddCommand(status, standby, takeover, maint, rejoin, newImportCmd())
-	clidoc.Attach(root) // --version; man pages and completions for make dist
+	addStorageCommands(root) // volume, target, lun, acl, chap, provision, node-config
+	clidoc.Attach(root)      // --version; man pages and completions for make dist
 	return root
 }
 
