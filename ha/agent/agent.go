@@ -22,6 +22,7 @@ import (
 	"github.com/tandem-ha/tandem/ha/fsm"
 	"github.com/tandem-ha/tandem/ha/heartbeat"
 	"github.com/tandem-ha/tandem/ha/internal/clock"
+	"github.com/tandem-ha/tandem/ha/internal/rt"
 	"github.com/tandem-ha/tandem/ha/link"
 	"github.com/tandem-ha/tandem/ha/resource"
 	"github.com/tandem-ha/tandem/ha/resource/iscsi"
@@ -55,6 +56,17 @@ type Options struct {
 	OpenArbiter func(ctx context.Context) (device.Device, error)
 	// OnResourceOp observes each finished resource operation (metrics).
 	OnResourceOp func(name string, op string, d time.Duration, err error)
+	// OnHeartbeatGap observes the time between two consecutive heartbeats
+	// of the peer on a link (metrics); called from the loop.
+	OnHeartbeatGap func(link string, d time.Duration)
+	// OnLateness observes how late the loop woke for a deadline of the
+	// machine (a heartbeat send, a verdict): this node's scheduling delay.
+	OnLateness func(d time.Duration)
+	// Realtime runs the heartbeat path (the loop, which sends, and the link
+	// receivers) on threads with SCHED_RR and locks the agent's memory
+	// (ha/internal/rt). Refused for lack of privilege, it is logged once at
+	// info and the agent runs at normal priority.
+	Realtime bool
 	// Log receives the agent's log lines; nil discards.
 	Log *slog.Logger
 }
@@ -87,7 +99,7 @@ type Agent struct {
 	// wake fires at the machine's next deadline (fsm.Machine.NextDeadline):
 	// the peer is declared dead at last heard + deadtime, not on the next
 	// periodic tick. wakeAt is the armed deadline, wakeStop disarms it.
-	wake     chan struct{}
+	wake     chan time.Duration // the deadline that fired
 	wakeAt   time.Duration
 	wakeStop func() bool
 	// The persisted storage-fenced marker (persistFenced): marker is the
@@ -98,6 +110,7 @@ type Agent struct {
 	markerMu   sync.Mutex
 	markerDone uint64
 	markerWG   sync.WaitGroup
+	rtRefused  sync.Once // the realtime refusal is logged once
 
 	// Loop-owned state.
 	round   uint64
@@ -194,8 +207,12 @@ func New(cfg *config.Config, opt Options) (*Agent, error) {
 		if a.inbox == nil {
 			a.inbox = make(chan link.Datagram, 64*len(cfg.Links))
 		}
+		var lopts []link.Option
+		if opt.Realtime {
+			lopts = append(lopts, link.WithReceiverSetup(func() { a.rtThread("link receiver") }))
+		}
 		for i, l := range cfg.Links {
-			t, err := link.Open(i, l, a.inbox, a.log)
+			t, err := link.Open(i, l, a.inbox, a.log, lopts...)
 			if err != nil {
 				a.closeLinks()
 				return nil, err
@@ -210,7 +227,7 @@ func New(cfg *config.Config, opt Options) (*Agent, error) {
 	a.ls = make([]linkState, len(a.links))
 	a.results = make(chan fsm.ResourceResult, 2*len(a.res)+1)
 	a.cmds = make(chan cmdReq)
-	a.wake = make(chan struct{}, 1)
+	a.wake = make(chan time.Duration, 1)
 	a.done = make(chan struct{})
 	if a.opt.Fence == nil {
 		a.opt.Fence = FenceFunc(cfg.SelfFence, a.log)
@@ -291,6 +308,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("agent starting", "cluster", a.cfg.Cluster, "peer", a.cfg.Peer, "links", len(a.links),
 		"resources", len(a.res), "keepalive", a.cfg.Timing.Keepalive, "deadtime", a.cfg.Timing.DeadTime,
 		"initdead", a.cfg.Timing.InitDead, "boot", a.boot)
+	if a.opt.Realtime {
+		a.realtime()
+	}
 	tick := a.clk.NewTicker(a.tickEvery())
 	defer tick.Stop()
 	defer a.arm(0, false)
@@ -308,8 +328,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.diskResult(r)
 		case <-tick.C():
 			a.step(fsm.Tick{Now: a.now()})
-		case <-a.wake:
-			a.step(fsm.Tick{Now: a.now()})
+		case at := <-a.wake:
+			now := a.now()
+			if a.opt.OnLateness != nil {
+				a.opt.OnLateness(now - at)
+			}
+			a.step(fsm.Tick{Now: now})
 		case d := <-a.inbox:
 			a.receive(d)
 		case r := <-a.results:
@@ -484,7 +508,7 @@ func (a *Agent) arm(at time.Duration, ok bool) {
 	}
 	a.wakeStop = a.clk.AfterFunc(max(at-a.now(), 0), func() {
 		select {
-		case a.wake <- struct{}{}:
+		case a.wake <- at:
 		default: // a wake-up is already pending
 		}
 	})
@@ -679,4 +703,30 @@ func (a *Agent) nodeOfKey(k uint64) string {
 		return a.cfg.Peer
 	}
 	return fence.FormatKey(k)
+}
+
+// realtime locks the agent's memory and puts the loop's thread (it sends
+// the heartbeats and feeds the machine) under SCHED_RR. Resource
+// operations, the disk heartbeat and the fenced marker run in goroutines
+// of their own, never on this thread.
+func (a *Agent) realtime() {
+	if err := rt.LockMemory(); err != nil {
+		a.rtRefusal(err)
+	}
+	a.rtThread("loop")
+}
+
+// rtThread gives the calling goroutine a realtime thread of its own.
+func (a *Agent) rtThread(what string) {
+	if err := rt.Thread(); err != nil {
+		a.rtRefusal(err)
+		return
+	}
+	a.log.Debug("realtime thread", "thread", what, "policy", "SCHED_RR", "priority", rt.Priority)
+}
+
+func (a *Agent) rtRefusal(err error) {
+	a.rtRefused.Do(func() {
+		a.log.Info("realtime scheduling or memory locking not permitted: heartbeats run at normal priority", "err", err)
+	})
 }

@@ -299,6 +299,9 @@ func (p *pair) detach(i int) (cancel context.CancelFunc, done chan error) {
 // own).
 func (p *pair) stop() {
 	for _, n := range p.nodes {
+		n.a.markerWG.Wait() // the fenced marker is written before the state dir goes
+	}
+	for _, n := range p.nodes {
 		if n.started && !n.detached {
 			n.a.closeLinks()
 		}
@@ -465,4 +468,43 @@ func TestHealedPartitionReannounces(t *testing.T) {
 	require.Eventually(t, func() bool { return p.nodes[0].res[0].announces.Load() == 1 }, 10*time.Second, time.Millisecond,
 		"alpha re-announces once beta stopped")
 	assert.Zero(t, p.nodes[1].res[0].announces.Load(), "the loser announces nothing")
+}
+
+// TestHeartbeatGapsObserved: the gap between consecutive heartbeats of
+// the peer is reported per link; on the quiet lockstep it is the
+// keepalive, and a cut shows as one long gap when the link heals.
+func TestHeartbeatGapsObserved(t *testing.T) {
+	type obs struct {
+		link string
+		gap  time.Duration
+	}
+	var got []obs
+	p := newPair(t, func(i int, o *Options) {
+		if i == 1 {
+			o.OnHeartbeatGap = func(link string, d time.Duration) { got = append(got, obs{link, d}) }
+		}
+	})
+	p.start(0)
+	p.start(1)
+	p.waitStates("active", "standby")
+	keep := testConfig(0).Timing.Keepalive
+	p.run(10 * keep)
+	got = nil
+	p.run(10 * keep)
+	require.NotEmpty(t, got)
+	for _, o := range got {
+		assert.Equal(t, keep, o.gap, o.link)
+	}
+	p.links[0][0].SetDown(true)
+	p.run(3 * keep)
+	got = nil
+	p.links[0][0].SetDown(false)
+	p.run(2 * keep)
+	var longest time.Duration
+	for _, o := range got {
+		if o.link == "dedicated" {
+			longest = max(longest, o.gap)
+		}
+	}
+	assert.GreaterOrEqual(t, longest, 3*keep, "the cut shows as a long gap on the dedicated link")
 }

@@ -75,6 +75,10 @@ func (a *Agent) receive(d link.Datagram) {
 	n := uint64(len(a.links))
 	a.mu.Lock()
 	ls := &a.ls[d.Link]
+	var gap time.Duration
+	if ls.peerBoot == m.Boot && !ls.lastSeen.IsZero() {
+		gap = now - ls.lastSeenAt
+	}
 	if ls.peerBoot == m.Boot && m.Seq > ls.lastSeq && n > 0 {
 		if gap := (m.Seq - ls.lastSeq) / n; gap > 1 {
 			c.Lost.Add(gap - 1)
@@ -92,6 +96,9 @@ func (a *Agent) receive(d link.Datagram) {
 		}
 	}
 	a.mu.Unlock()
+	if gap > 0 && a.opt.OnHeartbeatGap != nil {
+		a.opt.OnHeartbeatGap(a.cfg.Links[d.Link].Name, gap)
+	}
 	a.step(fsm.Heartbeat{Link: d.Link, Node: m.Node, Boot: m.Boot, Seq: m.Seq,
 		State: fsm.NodeState(m.State), Flags: fsm.Flags(m.Flags), Released: m.Type == heartbeat.TypeReleased, Now: now})
 }

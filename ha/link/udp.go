@@ -21,12 +21,20 @@ type UDP struct {
 	log      *slog.Logger
 	counters Counters
 	wg       sync.WaitGroup
+	setup    func() // WithReceiverSetup
 }
+
+// Option adjusts Open.
+type Option func(*UDP)
+
+// WithReceiverSetup runs f first thing in the receive goroutine, e.g. to
+// give its thread a realtime policy (ha/internal/rt).
+func WithReceiverSetup(f func()) Option { return func(u *UDP) { u.setup = f } }
 
 // Open opens the socket of link index as described by l (already resolved
 // for this node by config.Load) and starts delivering what it receives
 // into out. A nil log discards.
-func Open(index int, l config.Link, out chan<- Datagram, log *slog.Logger) (*UDP, error) {
+func Open(index int, l config.Link, out chan<- Datagram, log *slog.Logger, opts ...Option) (*UDP, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -54,6 +62,9 @@ func Open(index int, l config.Link, out chan<- Datagram, log *slog.Logger) (*UDP
 		}
 		return nil, fmt.Errorf("open link %s (%s on %q, port %d): %w", l.Name, l.Mode, l.Interface, l.Port, err)
 	}
+	for _, o := range opts {
+		o(u)
+	}
 	u.wg.Add(1)
 	go u.receive(out)
 	return u, nil
@@ -77,6 +88,9 @@ func listen(addr netip.AddrPort, dev string, broadcast bool) (*net.UDPConn, erro
 
 func (u *UDP) receive(out chan<- Datagram) {
 	defer u.wg.Done()
+	if u.setup != nil {
+		u.setup()
+	}
 	for {
 		buf := make([]byte, maxDatagram)
 		n, from, err := u.conn.ReadFromUDPAddrPort(buf)

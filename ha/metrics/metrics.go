@@ -23,7 +23,13 @@ var States = []string{"init", "standby", "starting", "active", "stopping", "fail
 type Metrics struct {
 	reg   *prometheus.Registry
 	opDur *prometheus.HistogramVec
+	gap   *prometheus.HistogramVec
+	late  prometheus.Histogram
 }
+
+// Heartbeat timing buckets: from well within a keepalive to past the
+// default deadtime (1 s), so a late heartbeat shows long before it kills.
+var hbBuckets = []float64{.001, .005, .01, .025, .05, .1, .15, .2, .25, .3, .4, .5, .75, 1, 1.5, 2, 5}
 
 // New registers the collectors; status is called at every scrape.
 func New(status func() control.Status) *Metrics {
@@ -33,7 +39,17 @@ func New(status func() control.Status) *Metrics {
 		Help:    "Duration of resource operations by resource, operation and result.",
 		Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 	}, []string{"resource", "op", "result"})
-	m.reg.MustRegister(m.opDur, &statusCollector{status: status},
+	m.gap = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tandem_heartbeat_gap_seconds",
+		Help:    "Time between two consecutive heartbeats received from the peer on the link (keepalive when all is well).",
+		Buckets: hbBuckets,
+	}, []string{"link"})
+	m.late = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "tandem_heartbeat_send_lateness_seconds",
+		Help:    "How late the agent's loop acted on its deadlines (heartbeat sends, the dead-peer verdict): scheduling delay on this node.",
+		Buckets: []float64{.0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+	})
+	m.reg.MustRegister(m.opDur, m.gap, m.late, &statusCollector{status: status},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -46,6 +62,16 @@ func (m *Metrics) ObserveResourceOp(name, op string, d time.Duration, err error)
 	}
 	m.opDur.WithLabelValues(name, op, result).Observe(d.Seconds())
 }
+
+// ObserveHeartbeatGap records the gap between two heartbeats of the peer
+// on link (agent.Options.OnHeartbeatGap).
+func (m *Metrics) ObserveHeartbeatGap(link string, d time.Duration) {
+	m.gap.WithLabelValues(link).Observe(d.Seconds())
+}
+
+// ObserveLateness records how late the loop woke for a deadline
+// (agent.Options.OnLateness).
+func (m *Metrics) ObserveLateness(d time.Duration) { m.late.Observe(d.Seconds()) }
 
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {

@@ -46,3 +46,22 @@ func TestScrape(t *testing.T) {
 		assert.Contains(t, out, want)
 	}
 }
+
+func TestHeartbeatTimingHistograms(t *testing.T) {
+	m := New(func() control.Status { return control.Status{} })
+	m.ObserveHeartbeatGap("dedicated", 200*time.Millisecond)
+	m.ObserveHeartbeatGap("dedicated", 900*time.Millisecond)
+	m.ObserveLateness(3 * time.Millisecond)
+	fams, err := m.Registry().Gather()
+	require.NoError(t, err)
+	counts := map[string]uint64{}
+	for _, f := range fams {
+		for _, mt := range f.GetMetric() {
+			if h := mt.GetHistogram(); h != nil {
+				counts[f.GetName()] += h.GetSampleCount()
+			}
+		}
+	}
+	assert.Equal(t, uint64(2), counts["tandem_heartbeat_gap_seconds"])
+	assert.Equal(t, uint64(1), counts["tandem_heartbeat_send_lateness_seconds"])
+}

@@ -32,7 +32,7 @@ import (
 
 func main() {
 	var path, node string
-	var check, noGuard bool
+	var check, noGuard, noRealtime bool
 	c := &cobra.Command{
 		Use:           "tandem-agent",
 		Short:         "Node agent of a two-node tandem cluster",
@@ -49,7 +49,7 @@ func main() {
 					path, cfg.Node, cfg.Peer, len(cfg.Links), len(cfg.Resources))
 				return nil
 			}
-			return run(cfg, path, node, !noGuard)
+			return run(cfg, path, node, !noGuard, !noRealtime)
 		},
 	}
 	f := c.Flags()
@@ -57,6 +57,7 @@ func main() {
 	f.StringVar(&node, "node", "", "this node's name (default: the config's node, else the host name)")
 	f.BoolVar(&check, "check", false, "validate the configuration and exit")
 	f.BoolVar(&noGuard, "no-guard", false, "do not start the guard that releases the group if the agent dies")
+	f.BoolVar(&noRealtime, "no-realtime", false, "run the heartbeat threads at normal priority and do not lock memory (by default SCHED_RR and mlockall where permitted)")
 	c.AddCommand(guardCommand())
 	clidoc.Attach(c) // --version; man pages and completions for make dist
 	if err := c.Execute(); err != nil {
@@ -65,14 +66,15 @@ func main() {
 	}
 }
 
-func run(cfg *config.Config, path, node string, guard bool) error {
+func run(cfg *config.Config, path, node string, guard, realtime bool) error {
 	log := newLogger(cfg.Log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
 	var a *agent.Agent
 	m := metrics.New(func() control.Status { return a.Status() })
-	a, err := agent.New(cfg, agent.Options{Log: log, OnResourceOp: m.ObserveResourceOp})
+	a, err := agent.New(cfg, agent.Options{Log: log, OnResourceOp: m.ObserveResourceOp,
+		OnHeartbeatGap: m.ObserveHeartbeatGap, OnLateness: m.ObserveLateness, Realtime: realtime})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,29 @@
+package rt
+
+import (
+	"fmt"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// Thread wires the calling goroutine to its OS thread for the rest of its
+// life (runtime.LockOSThread: the thread ends with the goroutine, so no
+// other goroutine ever inherits the policy) and gives that thread
+// SCHED_RR at Priority.
+func Thread() error {
+	runtime.LockOSThread()
+	attr := unix.SchedAttr{Policy: unix.SCHED_RR, Priority: Priority}
+	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+		return fmt.Errorf("sched_setattr SCHED_RR %d: %w (needs CAP_SYS_NICE or an RLIMIT_RTPRIO of %d)", Priority, err, Priority)
+	}
+	return nil
+}
+
+// LockMemory locks the process's current and future pages in RAM.
+func LockMemory() error {
+	if err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE); err != nil {
+		return fmt.Errorf("mlockall: %w (needs CAP_IPC_LOCK or a large RLIMIT_MEMLOCK)", err)
+	}
+	return nil
+}
