@@ -26,7 +26,7 @@ func TestAdminChangeSurvivesKill9(t *testing.T) {
 	cfg := newConfig(t, dir)
 	cfg.Targets = []config.Target{{Name: adminIQN, LUNs: []config.LUN{sparseLUN(t, dir, "lun0", 0, 4<<20)}}}
 	d := start(t, dir, cfg)
-	c := adminclient.New(cfg.AdminSocket)
+	c := adminReady(t, cfg.AdminSocket)
 
 	require.NoError(t, c.AddLUN(ctx(t), adminIQN, admin.LUN{ID: 1, Path: filepath.Join(dir, "lun1.img"), Size: 2 << 20}))
 	require.NoError(t, c.SetCHAP(ctx(t), adminIQN, admin.CHAP{User: "node", Secret: "0123456789abcdef"}))
@@ -38,6 +38,7 @@ func TestAdminChangeSurvivesKill9(t *testing.T) {
 
 	d2 := d.restart(t)
 	require.False(t, d2.exited(), "restarted daemon exited; log:\n%s", d2.log())
+	adminReady(t, cfg.AdminSocket)
 	after, err := c.Targets(ctx(t))
 	require.NoError(t, err)
 	assert.Equal(t, before, after, "the restarted daemon serves exactly what the API answered")
@@ -54,6 +55,7 @@ func TestSecondDaemonOnTheSameConfigIsRefused(t *testing.T) {
 	cfg := newConfig(t, dir)
 	cfg.Targets = []config.Target{{Name: adminIQN, LUNs: []config.LUN{sparseLUN(t, dir, "lun0", 0, 4<<20)}}}
 	d := start(t, dir, cfg)
+	adminReady(t, cfg.AdminSocket)
 
 	d2 := startDaemon(t, d.cfgPath, "127.0.0.1:1") // nothing listens there: it returns when d2 exits
 	code, exited := d2.wait(15 * time.Second)
@@ -88,7 +90,7 @@ func TestSIGHUPWithAnInvalidFileChangesNothing(t *testing.T) {
 	cfg := newConfig(t, dir)
 	cfg.Targets = []config.Target{{Name: adminIQN, LUNs: []config.LUN{sparseLUN(t, dir, "lun0", 0, 4<<20)}}}
 	d := start(t, dir, cfg)
-	c := adminclient.New(cfg.AdminSocket)
+	c := adminReady(t, cfg.AdminSocket)
 	before, err := c.Targets(ctx(t))
 	require.NoError(t, err)
 
@@ -110,6 +112,21 @@ func TestSIGHUPWithAnInvalidFileChangesNothing(t *testing.T) {
 	after, err = c.Targets(ctx(t))
 	require.NoError(t, err)
 	assert.Equal(t, "edited", after[0].Alias)
+}
+
+// adminReady waits (up to a generous deadline) until the admin socket
+// answers: the daemon opens it after its portals.
+func adminReady(t *testing.T, sock string) *adminclient.Client {
+	t.Helper()
+	c := adminclient.New(sock)
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err = c.Targets(ctx(t)); err == nil {
+			return c
+		}
+	}
+	t.Fatalf("admin socket %s did not answer within 15s: %v", sock, err)
+	return nil
 }
 
 // waitLog waits (up to a generous deadline, not a timing assumption) for

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -212,21 +213,16 @@ func TestPRSurvivesCrash(t *testing.T) {
 	b, err := os.ReadFile(prFile)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(prFile, b[:len(b)/2], 0o600))
-	// tandem-target keeps running without that LUN: it logs the error,
-	// naming the file, and serves the others.
+	// tandem-target refuses to start (issue 12: no target is served with
+	// a LUN missing): the error names the file and what is wrong with it,
+	// and LUN 0 never comes back with a blank reservation state.
 	d3 := d.restart(t)
-	require.False(t, d3.exited(), "tandem-target exited (%v) with a corrupt PR file for one LUN; log:\n%s", d3.exitErr, d3.log())
+	code, exited := d3.wait(15 * time.Second)
+	require.True(t, exited, "tandem-target must not serve a target with LUN 0 missing; log:\n%s", d3.log())
+	assert.Equal(t, 1, code)
 	log := d3.log()
 	assert.Contains(t, log, filepath.Base(prFile), "the log names the corrupt file")
 	assert.Contains(t, log, "truncated", "the log says what is wrong with it")
-	s3 := dialNode(t, d.addr, nodeB, isidB)
-	c3 := ctx(t)
-	luns, err := s3.ReportLUNs(c3)
-	require.NoError(t, err)
-	assert.Equal(t, []uint64{1}, luns, "LUN 0 is refused, LUN 1 served")
-	require.NoError(t, s3.TestUnitReady(c3, 1), "the other LUN is served")
-	_, err = s3.PRReadKeys(c3, 0)
-	require.Error(t, err, "LUN 0 must not come back with a blank reservation state")
 	t.Logf("log with a corrupt PR file for LUN 0:\n%s", lastLines(log, 10))
 }
 
