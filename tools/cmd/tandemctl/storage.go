@@ -291,7 +291,6 @@ func (s *storage) lunCmd() *cobra.Command {
 	add.Flags().Uint32Var(&blockSize, "block-size", 0, "512 or 4096 (default 512)")
 	add.Flags().BoolVar(&thin, "thin", false, "UNMAP and thin provisioning reporting")
 	add.Flags().BoolVar(&readOnly, "read-only", false, "write-protect the LU")
-	var newSize string
 	resize := &cobra.Command{Use: "resize IQN ID [SIZE]", Short: "Grow a file LUN to SIZE, or take the backing's size now (after lvextend)", Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseUint(args[1], 10, 64)
@@ -311,7 +310,6 @@ func (s *storage) lunCmd() *cobra.Command {
 			}
 			return s.done(cmd, result{Changed: true, Message: fmt.Sprintf("lun %d of %s resized; initiators get CAPACITY DATA HAS CHANGED (rescan: iscsiadm -m session --rescan)", id, args[0])})
 		}}
-	_ = newSize
 	var force bool
 	remove := &cobra.Command{Use: "remove IQN ID", Short: "Remove a LUN (refused while sessions use its target unless --force)", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
