@@ -94,11 +94,18 @@ bench: build
 	$(BIN)/conformance exec --target-bin $(BIN)/tandem-target --preallocate --thin=false --lun-size 1GiB -- \
 		$(BIN)/tandem-bench $(BENCH_FLAGS) {url}
 
-## demo: first one failover of two tandem-agents in network namespaces (root),
-## then tandem-target in the foreground on 127.0.0.1:3260, 10 GiB sparse LUN, CHAP
-demo: build
-	@if [ "$$(id -u)" = 0 ]; then $(BIN)/failover-bench --demo --agent-bin $(BIN)/tandem-agent; \
-	else echo "demo: the failover part needs root (network namespaces); skipping it"; fi
+## demo: the seed's deployment in qemu guests (root): storage, MQMaster and
+## MQSlave, a client putting persistent messages through the VIP, MQMaster
+## powered off, MQSlave takes over; the steps as they happen, the table, the
+## report's path. Leaves nothing running.
+demo: deps
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./e2e/cmd/tandem-lab
+	$(BIN)/tandem-lab demo $(LAB_FLAGS)
+
+## demo-target: tandem-target in the foreground on 127.0.0.1:3260, 10 GiB sparse LUN, CHAP (the old demo's second half)
+.PHONY: demo-target
+demo-target: build
 	$(BIN)/tandem-demo --state-dir $(DEMO_STATE) --target-bin $(BIN)/tandem-target
 
 clean:
@@ -140,6 +147,15 @@ e2e-vm-smoke: deps
 	$(GO) build -o $(BIN)/ ./target/cmd/tandem-target ./e2e/cmd/vmsmoke
 	$(BIN)/vmsmoke --target-bin $(BIN)/tandem-target $(VM_SMOKE_FLAGS)
 
+## e2e-vm-tas: two qemu guests (kernel initiator): B's PREEMPT AND ABORT while A has 1 MiB writes in flight;
+## every write of A answered within 1 s, no abort/reset in A's kernel log, B's next PR commands succeed;
+## then the negative control against a target with the test-only TANDEM_TEST_NO_TAS=1 must see a hung write
+.PHONY: e2e-vm-tas
+e2e-vm-tas: deps
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./target/cmd/tandem-target ./e2e/cmd/tasvm
+	$(BIN)/tasvm --target-bin $(BIN)/tandem-target $(VM_TAS_FLAGS)
+
 ## partition-test: the partition matrix of issue 6 in network namespaces (root): one fault per row,
 ## asserting a single writer after the fence point, no lost acknowledged write, service back or put
 .PHONY: partition-test
@@ -175,3 +191,27 @@ dist-check: deps
 	@rm -rf $(CURDIR)/build/dist-again
 	@echo "dist-check: two dist runs: identical SHA256SUMS ($$(wc -l < $(DIST_OUT)/SHA256SUMS) files)"
 	dist/check.sh $(DIST_OUT)
+
+## lab: the VM lab (issue 13, root): storage, MQMaster, MQSlave in qemu (TCG) inside a
+## lab network namespace, the counting client through the VIP, every scenario; report under build/lab
+## lab-test: the scenarios make test runs (power-off, heartbeat-link cut)
+## lab-up / lab-down / lab-shell: see `tandem-lab` (the lab runs in the foreground of lab-up)
+LAB_FLAGS ?=
+LAB_SCENARIOS ?= power-off,heartbeat-cut
+.PHONY: lab lab-test lab-bench
+lab: deps
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./e2e/cmd/tandem-lab
+	$(BIN)/tandem-lab run -scenarios $(LAB_SCENARIOS) $(LAB_FLAGS)
+
+lab-test: deps
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./e2e/cmd/tandem-lab
+	$(BIN)/tandem-lab run -scenarios power-off,heartbeat-cut $(LAB_FLAGS)
+
+## lab-bench: N power-offs of the active node: median and worst time to the first acknowledged put via the VIP
+N ?= 10
+lab-bench: deps
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./e2e/cmd/tandem-lab
+	$(BIN)/tandem-lab bench -n $(N) $(LAB_FLAGS)

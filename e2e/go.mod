@@ -8,6 +8,7 @@ require (
 	github.com/tandem-ha/tandem/ha v0.0.0
 	github.com/tandem-ha/tandem/initiator v0.0.0
 	github.com/tandem-ha/tandem/target v0.0.0
+	github.com/tandem-ha/tandem/tools v0.0.0
 	golang.org/x/sys v0.50.0
 )
 
@@ -39,5 +40,6 @@ replace (
 	github.com/tandem-ha/tandem/internal => ../internal
 	github.com/tandem-ha/tandem/mqres => ../mqres
 	github.com/tandem-ha/tandem/target => ../target
+	github.com/tandem-ha/tandem/tools => ../tools
 	github.com/tandem-ha/tandem/wire => ../wire
 )

@@ -1,0 +1,160 @@
+// Command tandem-lab is the seed's whole deployment in qemu guests (package
+// e2e/vmlab): storage, MQMaster and MQSlave inside a lab network
+// namespace, a client counting persistent messages through the VIP, faults,
+// and the checker's verdict.
+//
+//	tandem-lab run [-scenarios power-off,heartbeat-cut] [-report DIR]
+//	tandem-lab demo        the power-off of MQMaster, step by step
+//	tandem-lab bench -n 10 power-off N times: median and worst recovery
+//
+// It needs root (network namespaces, taps) and skips (exit 0) without it
+// or without /dev/net/tun, saying why.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tandem-ha/tandem/e2e/vm"
+	"github.com/tandem-ha/tandem/e2e/vmlab"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: tandem-lab run|demo|bench [flags]")
+		os.Exit(2)
+	}
+	cmd := os.Args[1]
+	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
+	scen := fs.String("scenarios", "power-off,heartbeat-cut", "scenarios to run, comma-separated: "+strings.Join(names(), ", "))
+	report := fs.String("report", "", "report folder (default build/lab/report-TIME)")
+	cache := fs.String("cache-dir", "", "image cache (default build/vm in the workspace)")
+	accel := fs.String("accel", "tcg", "qemu accelerator")
+	n := fs.Int("n", 10, "bench: power-off runs")
+	verbose := fs.Bool("v", false, "show every agent line as it arrives")
+	timeout := fs.Duration("timeout", 30*time.Minute, "bound on the whole run")
+	_ = fs.Parse(os.Args[2:])
+	if os.Geteuid() != 0 {
+		fmt.Println("SKIP tandem-lab: needs root (network namespaces, bridges, taps)")
+		return
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		fmt.Println("SKIP tandem-lab: /dev/net/tun is missing (no tap devices for the guests)")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	var list []vmlab.Scenario
+	switch cmd {
+	case "demo":
+		list = []vmlab.Scenario{vmlab.Scenarios["power-off"]}
+		*verbose = true
+	case "bench":
+		for range *n {
+			list = append(list, vmlab.Scenarios["power-off"])
+		}
+	case "run":
+		for _, s := range strings.Split(*scen, ",") {
+			sc, ok := vmlab.Scenarios[strings.TrimSpace(s)]
+			if !ok {
+				fmt.Fprintf(os.Stderr, "unknown scenario %q: use %s\n", s, strings.Join(names(), ", "))
+				os.Exit(2)
+			}
+			list = append(list, sc)
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "unknown command %q: use run, demo or bench\n", cmd)
+		os.Exit(2)
+	}
+	if err := run(ctx, cmd, list, *report, *cache, *accel, *verbose); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL tandem-lab:", err)
+		os.Exit(1)
+	}
+}
+
+func names() []string {
+	var out []string
+	for k := range vmlab.Scenarios {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func run(ctx context.Context, cmd string, list []vmlab.Scenario, report, cache, accel string, verbose bool) error {
+	start := time.Now()
+	var err error
+	if cache == "" {
+		if cache, err = vm.DefaultCacheDir(ctx); err != nil {
+			return err
+		}
+	}
+	if report == "" {
+		report = filepath.Join(filepath.Dir(cache), "lab", "report-"+start.Format("20060102-150405"))
+	}
+	if err := os.MkdirAll(report, 0o755); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	fmt.Printf("tandem-lab %s: building the guest image\n", cmd)
+	img, err := vm.BuildImage(ctx, vmlab.ImageOptions(cache, "", log))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("  image %s (cached: %v, kernel %s) in %s\n", filepath.Base(img.Initrd), img.Reused, img.KernelVersion, time.Since(start).Round(time.Millisecond))
+	var outs []vmlab.Outcome
+	failed := 0
+	for k, sc := range list {
+		dir, err := os.MkdirTemp("", "tdml")
+		if err != nil {
+			return err
+		}
+		var out io.Writer = io.Discard
+		if verbose {
+			out = os.Stdout
+		}
+		fmt.Printf("== scenario %s (%d/%d), logs in %s\n", sc.Name, k+1, len(list), dir)
+		t0 := time.Now()
+		o, err := vmlab.Run(ctx, vmlab.RunOptions{Lab: vmlab.Options{Dir: dir, Image: img, Accel: accel, Out: out, HandleSignals: true, Logger: log}}, sc)
+		if err != nil {
+			// The lab itself failed (a guest did not boot): a failed row,
+			// and the next scenario still runs.
+			o.Scenario, o.Passed = sc.Name, false
+			o.Problems = append(o.Problems, err.Error())
+		}
+		outs = append(outs, o)
+		verdict := "PASS"
+		if !o.Passed {
+			verdict, failed = "FAIL", failed+1
+		}
+		fmt.Printf("   %s in %s: recovery %s, acked %d lost %d dup %d; %s\n", verdict, time.Since(t0).Round(time.Millisecond),
+			o.Recovery.Round(time.Millisecond), o.Acked, o.Lost, o.Dup, strings.Join(o.Problems, "; "))
+		if o.Passed {
+			os.RemoveAll(dir)
+		} else {
+			fmt.Println("   logs kept in", dir)
+		}
+	}
+	path, err := vmlab.WriteReport(report, outs)
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	fmt.Print(vmlab.Table(outs))
+	if cmd == "bench" {
+		fmt.Print(vmlab.BenchSummary(outs))
+	}
+	fmt.Printf("\nreport: %s\ntotal %s\n", path, time.Since(start).Round(time.Millisecond))
+	if failed > 0 {
+		return fmt.Errorf("%d of %d scenarios failed", failed, len(outs))
+	}
+	return nil
+}

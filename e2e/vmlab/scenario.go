@@ -1,0 +1,296 @@
+package vmlab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tandem-ha/tandem/e2e/labcheck"
+	"github.com/tandem-ha/tandem/e2e/mqclient"
+	"github.com/tandem-ha/tandem/e2e/vm"
+)
+
+// Scenario is one fault injected into a running lab.
+type Scenario struct {
+	Name string
+	// Failover: the group is expected on the other node afterwards;
+	// false: it stays where it was.
+	Failover bool
+	// Inject injects the fault into the lab whose active node is active
+	// and returns when it is in place; Heal (may be nil) undoes it.
+	Inject func(ctx context.Context, l *Lab, active int) error
+	Heal   func(ctx context.Context, l *Lab, active int) error
+	// Hold is how long the fault lasts before Heal.
+	Hold time.Duration
+}
+
+// Scenarios are the faults the lab knows, by name.
+var Scenarios = map[string]Scenario{
+	"power-off": {Name: "power-off", Failover: true,
+		Inject: func(ctx context.Context, l *Lab, a int) error { return l.PowerOff(a) }},
+	"heartbeat-cut": {Name: "heartbeat-cut", Failover: false, Hold: 5 * time.Second,
+		Inject: func(ctx context.Context, l *Lab, a int) error { return l.SetHeartbeatLinks(ctx, false) },
+		Heal:   func(ctx context.Context, l *Lab, a int) error { return l.SetHeartbeatLinks(ctx, true) }},
+}
+
+// Peer is the other node.
+func Peer(i int) int { return Master + Slave - i }
+
+// PowerOff kills node i's qemu: a power cut.
+func (l *Lab) PowerOff(i int) error {
+	l.Events.Lab("power off", "node", NodeNames[i])
+	l.mu.Lock()
+	g := l.Guests[i]
+	l.Guests[i] = nil
+	l.mu.Unlock()
+	return g.Close()
+}
+
+// SetHeartbeatLinks sets both nodes' heartbeat NICs' link (qemu set_link:
+// the guests see carrier go).
+func (l *Lab) SetHeartbeatLinks(ctx context.Context, up bool) error {
+	state := "off"
+	if up {
+		state = "on"
+	}
+	l.Events.Lab("heartbeat link "+state, "node", "both")
+	for _, i := range []int{Master, Slave} {
+		if g := l.guest(i); g != nil {
+			if _, err := g.Monitor(ctx, "set_link net1 "+state); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Active is the node that holds the VIP (-1: none).
+func (l *Lab) Active(ctx context.Context) int {
+	for _, i := range []int{Master, Slave} {
+		out, err := l.Sh(ctx, i, "ip -o addr show dev eth0", nil)
+		if err == nil && strings.Contains(out, " "+VIP.Addr().String()+"/") {
+			return i
+		}
+	}
+	return -1
+}
+
+// StopAgent sends node i's agent SIGTERM (it hands the group over) and
+// waits up to 40 s for it to exit.
+func (l *Lab) StopAgent(ctx context.Context, i int) error {
+	_, err := l.Sh(ctx, i, `p=$(cat /run/agent.pid) || exit 0
+kill -TERM $p 2>/dev/null || exit 0
+i=0; while kill -0 $p 2>/dev/null; do i=$((i+1)); [ $i -gt 800 ] && { echo "agent did not stop in 40s" >&2; exit 1; }; sleep 0.05; done`, nil)
+	return err
+}
+
+// Fsck runs e2fsck -fn on the LV in the storage guest.
+func (l *Lab) Fsck(ctx context.Context) (bool, string) {
+	out, err := l.Sh(ctx, Storage, "e2fsck -fn "+LVPath+" 2>&1", nil)
+	return err == nil, out + errString(err)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// Outcome is one scenario run's row of the report.
+type Outcome struct {
+	Scenario string
+	Passed   bool
+	// Recovery is from the fault to the first acknowledged put after it.
+	Recovery time.Duration
+	// Split of the takeover (power-off): detection, fence, fsck+mount,
+	// MQ start, VIP, and the client's first ack after the VIP.
+	Split                    map[string]time.Duration
+	Acked, Lost, Dup, BadDup int
+	Fenced                   string
+	Before, After            string // active node before and after
+	Fault                    time.Time
+	Problems                 []string
+	Puts                     []labcheck.Put
+	Events                   []Event
+	Start                    time.Time
+	Mounts                   []labcheck.Mount
+}
+
+// RunOptions configure Run.
+type RunOptions struct {
+	Lab Options
+	// Warmup: client running before the fault; Settle: after the first
+	// ack after it.
+	Warmup, Settle time.Duration
+	// Recover bounds the wait for the first ack after the fault.
+	Recover time.Duration
+}
+
+// Run brings a lab up, runs the client, injects sc, judges the run and
+// tears the lab down.
+func Run(ctx context.Context, o RunOptions, sc Scenario) (out Outcome, err error) {
+	if o.Warmup == 0 {
+		o.Warmup = 3 * time.Second
+	}
+	if o.Settle == 0 {
+		o.Settle = 3 * time.Second
+	}
+	if o.Recover == 0 {
+		o.Recover = 60 * time.Second
+	}
+	out.Scenario = sc.Name
+	l, err := Up(ctx, o.Lab)
+	if err != nil {
+		return out, err
+	}
+	defer l.Close()
+	out.Start = l.start
+	cl := mqclient.New(mqclient.Config{Addr: MQAddr(), Queue: Queue, Dial: l.Host().DialContext})
+	cctx, stopClient := context.WithCancel(ctx)
+	clientDone := make(chan struct{})
+	go func() { cl.Run(cctx); close(clientDone) }()
+	defer func() { stopClient(); <-clientDone }()
+	if _, err := waitAck(ctx, cl, l.start, 90*time.Second); err != nil {
+		return out, fmt.Errorf("vmlab: the service never came up: %w", err)
+	}
+	l.Events.Lab("first put acknowledged", "msg", "1")
+	active := l.Active(ctx)
+	if active < 0 {
+		return out, errors.New("vmlab: no node holds the VIP although puts are acknowledged")
+	}
+	// The standby keeps its session logged in, so a takeover needs no
+	// login (open-iscsi's login takes seconds under TCG).
+	if err := login(ctx, l, Peer(active)); err != nil {
+		return out, fmt.Errorf("vmlab: standby login: %w", err)
+	}
+	l.Events.Lab("standby logged in", "node", NodeNames[Peer(active)])
+	time.Sleep(o.Warmup)
+	out.Before = NodeNames[active]
+	l.Events.Lab("fault", "scenario", sc.Name, "active", NodeNames[active])
+	out.Fault = time.Now()
+	if err := sc.Inject(ctx, l, active); err != nil {
+		return out, fmt.Errorf("vmlab: inject %s: %w", sc.Name, err)
+	}
+	if sc.Hold > 0 {
+		time.Sleep(sc.Hold)
+	}
+	if sc.Heal != nil {
+		if err := sc.Heal(ctx, l, active); err != nil {
+			return out, fmt.Errorf("vmlab: heal %s: %w", sc.Name, err)
+		}
+		l.Events.Lab("healed", "scenario", sc.Name)
+	}
+	ack, werr := waitAck(ctx, cl, out.Fault, o.Recover)
+	if werr == nil {
+		out.Recovery = ack.Sub(out.Fault)
+		l.Events.Lab("first put acknowledged after the fault", "after", out.Recovery.Round(time.Millisecond).String())
+	}
+	time.Sleep(o.Settle)
+	stopClient()
+	<-clientDone
+	after := l.Active(ctx)
+	if after >= 0 {
+		out.After = NodeNames[after]
+	}
+	var final []int
+	var derr error
+	if werr == nil {
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		final, derr = mqclient.Drain(dctx, l.Host().DialContext, MQAddr(), Queue)
+		cancel()
+		l.Events.Lab("queue read back", "messages", fmt.Sprint(len(final)))
+	}
+	for _, i := range []int{Master, Slave} {
+		if l.alive(i) {
+			if err := l.StopAgent(ctx, i); err != nil {
+				out.Problems = append(out.Problems, err.Error())
+			}
+		}
+	}
+	l.Events.Lab("agents stopped")
+	clean, fsck := l.Fsck(ctx)
+	out.Events = l.Events.All()
+	out.Puts = cl.Puts()
+	out.Mounts = labcheck.Intervals(FSEvents(out.Events))
+	res := labcheck.Check(labcheck.History{Puts: out.Puts, Final: final, Mounts: out.Mounts, FsckClean: clean, FsckOutput: fsck})
+	out.Acked, out.Lost, out.Dup, out.BadDup = res.Acked, len(res.Lost), len(res.Duplicated), len(res.BadDuplicates)
+	out.Problems = append(out.Problems, res.Problems...)
+	if werr != nil {
+		out.Problems = append(out.Problems, werr.Error())
+	}
+	if derr != nil {
+		out.Problems = append(out.Problems, derr.Error())
+	}
+	want := out.Before
+	if sc.Failover {
+		want = NodeNames[Peer(active)]
+	}
+	if out.After != want {
+		out.Problems = append(out.Problems, fmt.Sprintf("group on %q after the fault, want %q", out.After, want))
+	}
+	out.Fenced = fencedNode(out.Events, out.Fault)
+	out.Split = Split(out.Events, out.Puts, out.Fault, NodeNames[Peer(active)])
+	out.Passed = len(out.Problems) == 0
+	l.Events.Lab("scenario done", "scenario", sc.Name, "passed", fmt.Sprint(out.Passed))
+	return out, nil
+}
+
+// waitAck waits up to d for a put acknowledged after t.
+func waitAck(ctx context.Context, cl *mqclient.Client, t time.Time, d time.Duration) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return cl.WaitAck(ctx, t)
+}
+
+// fencedNode names the node whose key was preempted after t ("" none):
+// the preempting node logs it, so the victim is its peer.
+func fencedNode(evs []Event, t time.Time) string {
+	for _, ev := range evs {
+		if ev.At.After(t) && ev.Msg == "preempted the other node's key" {
+			for _, i := range []int{Master, Slave} {
+				if NodeNames[i] == ev.Node {
+					return NodeNames[Peer(i)]
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// Split cuts the time from the fault to the first ack into the takeover's
+// steps, from the survivor's lines as they arrived: detection (first line
+// after the fault), fence (storage taken), fsck+mount (filesystem
+// mounted), MQ start (queue manager running), VIP (vip added), client
+// (first ack). A step that did not happen is left out.
+func Split(evs []Event, puts []labcheck.Put, fault time.Time, survivor string) map[string]time.Duration {
+	marks := []struct{ name, msg string }{
+		{"detection", ""}, {"fence", "storage taken: our key holds the reservation on every LUN"},
+		{"fsck+mount", "filesystem mounted"}, {"mq start", "running"}, {"vip", "vip added"},
+	}
+	out := map[string]time.Duration{}
+	prev := fault
+	for _, m := range marks {
+		for _, ev := range evs {
+			if ev.Node == survivor && ev.At.After(fault) && (m.msg == "" || ev.Msg == m.msg) {
+				out[m.name] = ev.At.Sub(prev)
+				prev = ev.At
+				break
+			}
+		}
+	}
+	if a := labcheck.FirstAckAfter(puts, fault); !a.IsZero() && len(out) > 0 {
+		out["client"] = a.Sub(prev)
+	}
+	return out
+}
+
+func (l *Lab) guest(i int) *vm.VM {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.Guests[i]
+}
+
+func (l *Lab) alive(i int) bool { return l.guest(i) != nil }
