@@ -156,8 +156,11 @@ e2e-vm-tas: deps
 	$(GO) build -o $(BIN)/ ./target/cmd/tandem-target ./e2e/cmd/tasvm
 	$(BIN)/tasvm --target-bin $(BIN)/tandem-target $(VM_TAS_FLAGS)
 
-## partition-test: the partition matrix of issue 6 in network namespaces (root): one fault per row,
-## asserting a single writer after the fence point, no lost acknowledged write, service back or put
+## partition-test: the partition matrix of issues 6 and 11 in network namespaces (root): one fault per row,
+## judged from the target's audit (no write of the fenced node accepted after the fence, one writer at a
+## time on the shared range, every block's last accepted writer on the disk), the writers' ack logs and a
+## read-back (no acknowledged FUA write lost on volatile storage), service back or put; and the two
+## negative controls (no fence and no disk heartbeat: dual writes found; broken FUA: lost blocks found)
 .PHONY: partition-test
 partition-test:
 	@mkdir -p $(BIN)
