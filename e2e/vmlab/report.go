@@ -34,7 +34,7 @@ func Table(outs []Outcome) string {
 // SplitString prints a split in the takeover's order.
 func SplitString(s map[string]time.Duration) string {
 	var parts []string
-	for _, k := range []string{"detection", "fence", "fsck+mount", "mq start", "vip", "client"} {
+	for _, k := range []string{"detection", "iscsi+fence", "fsck+mount", "mq start", "vip", "client"} {
 		if d, ok := s[k]; ok {
 			parts = append(parts, fmt.Sprintf("%s %s", k, d.Round(time.Millisecond)))
 		}

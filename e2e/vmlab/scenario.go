@@ -267,7 +267,7 @@ func fencedNode(evs []Event, t time.Time) string {
 // (first ack). A step that did not happen is left out.
 func Split(evs []Event, puts []labcheck.Put, fault time.Time, survivor string) map[string]time.Duration {
 	marks := []struct{ name, msg string }{
-		{"detection", ""}, {"fence", "storage taken: our key holds the reservation on every LUN"},
+		{"detection", ""}, {"iscsi+fence", "storage taken: our key holds the reservation on every LUN"},
 		{"fsck+mount", "filesystem mounted"}, {"mq start", "running"}, {"vip", "vip added"},
 	}
 	out := map[string]time.Duration{}

@@ -1,0 +1,82 @@
+package vmlab
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tandem-ha/tandem/e2e/labcheck"
+	"github.com/tandem-ha/tandem/ha/config"
+	_ "github.com/tandem-ha/tandem/ha/resource/all" // the agent's resource types, for Load
+)
+
+// TestAgentConfig: the imported seed plus the fence gives the group in
+// the issue's order, and the written file loads as the agent would.
+func TestAgentConfig(t *testing.T) {
+	c, findings, err := AgentConfig(Slave, DefaultTiming, true)
+	require.NoError(t, err)
+	var order []string
+	for _, r := range c.Resources {
+		order = append(order, r.Type)
+	}
+	assert.Equal(t, []string{"iscsi", "fence", "filesystem", "mq", "vip"}, order)
+	assert.Equal(t, "MQSlave", c.Node)
+	assert.Equal(t, "MQMaster", c.Failback.Preferred, "haresources names MQMaster")
+	assert.Equal(t, VIP.String(), c.Resources[4].Params["address"])
+	assert.NotEmpty(t, findings, "the importer says what heartbeat lacked (fencing)")
+
+	dir := t.TempDir()
+	key := filepath.Join(dir, "authkey")
+	require.NoError(t, os.WriteFile(key, []byte("mqha-vm-lab-key-4f1c9a0b7d2e\n"), 0o600))
+	c.KeyFile = key
+	p := filepath.Join(dir, "agent.yaml")
+	require.NoError(t, c.WriteFile(p))
+	loaded, err := config.Load(p, config.Options{})
+	require.NoError(t, err)
+	assert.Equal(t, 200*time.Millisecond, loaded.Timing.Keepalive)
+	assert.Len(t, loaded.Links, 2, "the dedicated and the public link")
+
+	nf, _, err := AgentConfig(Master, DefaultTiming, false)
+	require.NoError(t, err)
+	for _, r := range nf.Resources {
+		assert.NotEqual(t, "fence", r.Type, "the negative control has no fence")
+	}
+}
+
+func TestSlogMsg(t *testing.T) {
+	for _, tc := range []struct{ desc, line, want string }{
+		{"quoted", `time=x level=INFO msg="filesystem mounted" node=A`, "filesystem mounted"},
+		{"bare", `time=x level=INFO msg=running node=A`, "running"},
+		{"none", `[ 1.0] kernel line`, ""},
+	} {
+		assert.Equal(t, tc.want, SlogMsg(tc.line), tc.desc)
+	}
+}
+
+func TestFSEventsAndSplit(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	evs := []Event{
+		{At: at(0), Node: "MQMaster", Msg: "filesystem mounted"},
+		{At: at(1000), Node: "lab", Msg: "power off", Line: "power off node=MQMaster"},
+		{At: at(2000), Node: "MQSlave", Msg: "peer dead"},
+		{At: at(2500), Node: "MQSlave", Msg: "storage taken: our key holds the reservation on every LUN"},
+		{At: at(3000), Node: "MQSlave", Msg: "filesystem mounted"},
+		{At: at(3500), Node: "MQSlave", Msg: "running"},
+		{At: at(3600), Node: "MQSlave", Msg: "vip added"},
+		{At: at(3700), Node: "MQSlave", Msg: "preempted the other node's key"},
+	}
+	ms := labcheck.Intervals(FSEvents(evs))
+	assert.Equal(t, []labcheck.Mount{{Node: "MQMaster", From: at(0), To: at(1000)}, {Node: "MQSlave", From: at(3000)}}, ms)
+	assert.Empty(t, labcheck.Overlaps(ms))
+	puts := []labcheck.Put{{Seq: 9, Start: at(3650), End: at(3800), Outcome: labcheck.OK}}
+	s := Split(evs, puts, at(1000), "MQSlave")
+	assert.Equal(t, map[string]time.Duration{"detection": time.Second, "iscsi+fence": 500 * time.Millisecond,
+		"fsck+mount": 500 * time.Millisecond, "mq start": 500 * time.Millisecond, "vip": 100 * time.Millisecond,
+		"client": 200 * time.Millisecond}, s)
+	assert.Equal(t, "MQMaster", fencedNode(evs, at(1000)))
+}
