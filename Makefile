@@ -198,10 +198,26 @@ dist-check: deps
 ## lab: the VM lab (issue 13, root): storage, MQMaster, MQSlave in qemu (TCG) inside a
 ## lab network namespace, the counting client through the VIP, every scenario; report under build/lab
 ## lab-test: the scenarios make test runs (power-off, heartbeat-link cut)
-## lab-up / lab-down / lab-shell: see `tandem-lab` (the lab runs in the foreground of lab-up)
+## lab-up: the lab in the foreground (Ctrl-C or make lab-down ends it; -timeout 30m by default);
+## lab-shell NODE=mqmaster [CMD='ip addr']: a command, or stdin's lines, in a guest of the running lab
 LAB_FLAGS ?=
 LAB_SCENARIOS ?= power-off,heartbeat-cut
-.PHONY: lab lab-test lab-bench
+.PHONY: lab lab-test lab-bench lab-up lab-down lab-shell
+NODE ?= mqmaster
+CMD  ?=
+lab-up: deps
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./e2e/cmd/tandem-lab
+	$(BIN)/tandem-lab up $(LAB_FLAGS)
+
+lab-down:
+	$(GO) build -o $(BIN)/ ./e2e/cmd/tandem-lab
+	$(BIN)/tandem-lab down
+
+lab-shell:
+	$(GO) build -o $(BIN)/ ./e2e/cmd/tandem-lab
+	$(BIN)/tandem-lab shell $(NODE) $(CMD)
+
 lab: deps
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./e2e/cmd/tandem-lab

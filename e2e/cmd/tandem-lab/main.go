@@ -6,6 +6,9 @@
 //	tandem-lab run [-scenarios power-off,heartbeat-cut] [-report DIR]
 //	tandem-lab demo        the power-off of MQMaster, step by step
 //	tandem-lab bench -n 10 power-off N times: median and worst recovery
+//	tandem-lab up          the lab in the foreground until Ctrl-C or down
+//	tandem-lab shell NODE [CMD...]   a command (or stdin's lines) in a guest
+//	tandem-lab down        tears the running lab down
 //
 // It needs root (network namespaces, taps) and skips (exit 0) without it
 // or without /dev/net/tun, saying why.
@@ -52,6 +55,36 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
+	if *cache == "" {
+		var err error
+		if *cache, err = vm.DefaultCacheDir(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	switch cmd {
+	case "shell":
+		if fs.NArg() < 1 {
+			fmt.Fprintln(os.Stderr, "usage: tandem-lab shell NODE [CMD...]")
+			os.Exit(2)
+		}
+		_ = shell(socketPath(*cache), fs.Arg(0), fs.Args()[1:], os.Stdin)
+		return
+	case "down":
+		rep, err := call(socketPath(*cache), request{Down: true})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Print(rep.Out)
+		return
+	case "up":
+		if err := runUp(ctx, *cache, *accel); err != nil {
+			fmt.Fprintln(os.Stderr, "FAIL tandem-lab up:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var list []vmlab.Scenario
 	switch cmd {
 	case "demo":
@@ -78,6 +111,25 @@ func main() {
 		fmt.Fprintln(os.Stderr, "FAIL tandem-lab:", err)
 		os.Exit(1)
 	}
+}
+
+func runUp(ctx context.Context, cache, accel string) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	img, err := vm.BuildImage(ctx, vmlab.ImageOptions(cache, "", log))
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "tdml")
+	if err != nil {
+		return err
+	}
+	fmt.Println("logs in", dir)
+	l, err := vmlab.Up(ctx, vmlab.Options{Dir: dir, Image: img, Accel: accel, Out: os.Stdout, HandleSignals: true, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	return up(ctx, l, socketPath(cache))
 }
 
 func names() []string {
