@@ -136,6 +136,10 @@ type linkState struct {
 
 type resState struct {
 	lastErr string
+	// lastFailure is lastErr's last non-empty value, never cleared by a
+	// success: the stop after a failed start must not erase why a node
+	// is Failed.
+	lastFailure string
 }
 
 type cmdReq struct {
@@ -633,6 +637,7 @@ func (a *Agent) finished(r fsm.ResourceResult) {
 		a.mu.Lock()
 		if r.Err != nil {
 			a.rs[i].lastErr = fmt.Sprintf("%s: %v", opName(r.Op), r.Err)
+			a.rs[i].lastFailure = a.rs[i].lastErr
 		} else if r.Op != fsm.OpMonitor || r.Status == fsm.ResRunning {
 			a.rs[i].lastErr = ""
 		}

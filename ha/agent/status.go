@@ -28,6 +28,7 @@ func (a *Agent) Status() control.Status {
 	st.Node.Key = fence.FormatKey(a.key)
 	st.Peer.Key = fence.FormatKey(fence.Key(a.cfg.Cluster, a.cfg.Peer))
 	st.Node.Fenced, st.Node.FencedBy = s.State == fsm.Fenced, s.FencedBy
+	st.Node.Reason, st.Node.Cause = s.Reason, a.failureCause(s)
 	for _, spec := range a.cfg.Resources {
 		if spec.Type != fence.Type {
 			continue
@@ -88,3 +89,15 @@ func (a *Agent) Status() control.Status {
 }
 
 func stateName(s fsm.NodeState) string { return strings.ToLower(s.String()) }
+
+// failureCause is the failure that last banned this node, with the failed
+// resource's own error (the machine knows only that it failed).
+func (a *Agent) failureCause(s fsm.Status) string {
+	if s.Cause == "" {
+		return ""
+	}
+	if i, ok := a.byName[s.CauseResource]; ok && a.rs[i].lastFailure != "" {
+		return s.Cause + ": " + a.rs[i].lastFailure
+	}
+	return s.Cause
+}

@@ -47,6 +47,12 @@ type NodeStatus struct {
 	// `tandemctl rejoin` clears it.
 	Fenced   bool   `json:"fenced,omitempty"`
 	FencedBy string `json:"fenced_by,omitempty"`
+	// Reason is why the node entered State (this node only). Cause is the
+	// failure that last banned it from holding the group, with the
+	// resource's error ("start of mq failed: start: strmqm: ..."); it is
+	// kept until the group starts here again, so a failed node says why.
+	Reason string `json:"reason,omitempty"`
+	Cause  string `json:"cause,omitempty"`
 }
 
 // FenceStatus is the last fence monitor's answer (cached by the agent).

@@ -167,6 +167,7 @@ func (m *Machine) start(reason string) {
 	m.retries, m.retryAt = 0, 0
 	m.request, m.yield, m.conflict = false, false, false
 	m.peer.handedOver = false
+	m.cause, m.causeRes = "", ""
 	for i := range m.res {
 		m.res[i].restarts = 0
 	}
@@ -182,8 +183,9 @@ func (m *Machine) handOver(reason string) {
 }
 
 // failGroup stops the group after a local failure and bans this node.
-func (m *Machine) failGroup(reason string) {
+func (m *Machine) failGroup(res, reason string) {
 	m.banned = true
+	m.cause, m.causeRes = reason, res
 	m.counters.Handovers++
 	m.notify(slog.LevelError, "group failed here: stopping it for the peer", "reason", reason)
 	m.stopAll(toBanned, reason)

@@ -185,7 +185,7 @@ func (m *Machine) result(e ResourceResult) {
 			return
 		}
 		if !maint && m.state == Starting {
-			m.failGroup("start of " + name + " failed")
+			m.failGroup(name, "start of "+name+" failed")
 		}
 	case OpStop:
 		if e.Err == nil {
@@ -226,7 +226,7 @@ func (m *Machine) result(e ResourceResult) {
 		}
 		if r.restarts > r.cfg.MaxRestarts {
 			m.notify(slog.LevelError, "monitor failed: restarts exhausted", "resource", name, "err", err, "max_restarts", r.cfg.MaxRestarts)
-			m.failGroup(name + " failed " + strconv.Itoa(r.restarts) + " times")
+			m.failGroup(name, name+" failed "+strconv.Itoa(r.restarts)+" times")
 			return
 		}
 		m.counters.Restarts++

@@ -77,9 +77,13 @@ type Machine struct {
 	// (FlagAck) or is declared dead.
 	claim bool
 
-	banned  bool // the group failed here: never start it unasked
-	yield   bool // we handed the group over: start only if the peer dies or fails
-	request bool // operator takeover: ask the holding peer to hand over
+	banned bool // the group failed here: never start it unasked
+	// reason is why the machine entered its state; cause is the last
+	// failure that banned this node (failGroup), kept for the operator
+	// until the group starts here again.
+	reason, cause, causeRes string
+	yield                   bool // we handed the group over: start only if the peer dies or fails
+	request                 bool // operator takeover: ask the holding peer to hand over
 
 	conflict      bool
 	conflictSince time.Duration
@@ -251,6 +255,6 @@ func (m *Machine) become(s NodeState, reason string) {
 		return
 	}
 	m.notify(slog.LevelInfo, "state", "from", m.state, "to", s, "reason", reason)
-	m.state = s
+	m.state, m.reason = s, reason
 	m.sendNow = true
 }

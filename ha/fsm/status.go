@@ -18,6 +18,11 @@ type Status struct {
 	// peer nor the arbiter is reachable.
 	StorageFenced, Isolated bool
 	FencedBy                string
+	// Reason is why the machine entered State (the state log line's
+	// reason). Cause is the failure that last banned this node ("start
+	// of mq failed"); empty once the group started here again.
+	// CauseResource names the resource that failed.
+	Reason, Cause, CauseResource string
 	// Holder is the reservation holder last reported (ReservationHolder).
 	Holder string
 	// Arbiter: a disk heartbeat is configured; DiskLastOK is when our
@@ -69,7 +74,7 @@ type ResourceStatus struct {
 func (m *Machine) Status() Status {
 	s := Status{
 		Node: m.cfg.Self, State: m.state, Flags: m.flags(), Now: m.now,
-		Banned: m.banned, Yielding: m.yield, Claiming: m.claim, Counters: m.counters,
+		Reason: m.reason, Cause: m.cause, CauseResource: m.causeRes, Banned: m.banned, Yielding: m.yield, Claiming: m.claim, Counters: m.counters,
 		Peer: PeerStatus{
 			Name: m.cfg.Peer, Heard: m.peer.heard, Alive: m.peer.alive, Released: m.peer.released,
 			State: m.peer.state, Boot: m.peer.boot, LastHeard: m.peer.last,

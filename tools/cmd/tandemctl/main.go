@@ -2,7 +2,8 @@
 // talks to tandem-agent's control socket:
 //
 //	tandemctl status [--json]
-//	tandemctl standby | takeover
+//	tandemctl standby | takeover [--wait [--timeout D]] [--json]
+//	tandemctl doctor [--role node|storage] [--json]
 //	tandemctl maintenance on|off
 //	tandemctl rejoin    (a fenced node, once stopped and the peer holds the reservation)
 //	tandemctl import heartbeat [/etc/ha.d] | import tgt [/etc/tgt/targets.conf]
@@ -82,10 +83,6 @@ func newRoot() *cobra.Command {
 				return nil
 			}}
 	}
-	standby := simple("standby", "Hand the resource group to the peer", "standby requested: see tandemctl status",
-		func(c *control.Client, ctx context.Context) error { return c.Standby(ctx) })
-	takeover := simple("takeover", "Take the resource group from the peer", "takeover requested: see tandemctl status",
-		func(c *control.Client, ctx context.Context) error { return c.Takeover(ctx) })
 	maint := &cobra.Command{
 		Use:       "maintenance on|off",
 		Short:     "Freeze (on) or resume (off) failure handling on this node",
@@ -103,7 +100,7 @@ func newRoot() *cobra.Command {
 	}
 	rejoin := simple("rejoin", "Let a fenced node rejoin as standby (refused unless everything is stopped here and the peer holds the reservation)",
 		"rejoined: this node is standby", func(c *control.Client, ctx context.Context) error { return c.Rejoin(ctx) })
-	root.AddCommand(status, standby, takeover, maint, rejoin, newImportCmd())
+	root.AddCommand(status, maint, rejoin, newImportCmd(), newMoveCmd(control.CmdStandby, "Hand the resource group to the peer"), newMoveCmd(control.CmdTakeover, "Take the resource group from the peer"))
 	addStorageCommands(root) // volume, target, lun, acl, chap, provision, node-config
 	clidoc.Attach(root)      // --version; man pages and completions for make dist
 	return root
@@ -119,6 +116,7 @@ func printStatus(w io.Writer, st control.Status) {
 	if st.Node.Fenced {
 		fmt.Fprintf(w, "\nFENCED: %s\n(stop everything here, then `tandemctl rejoin` once the peer holds the reservation)\n", st.Node.FencedBy)
 	}
+	printCause(w, st)
 	if f := st.Fence; f != nil {
 		holder := "none"
 		if f.Holder != "" {
