@@ -212,43 +212,6 @@ func (a Analysis) FirstConflict(node string, t time.Time) time.Time {
 
 func stampTime(ns int64) string { return time.Unix(0, ns).Format("15:04:05.000") }
 
-// ReadFunc reads blocks starting at lba into buf (a multiple of
-// stamp.BlockSize).
-type ReadFunc func(lba uint64, buf []byte) error
-
-// VerifyAcks reads back every acknowledged block and returns how many
-// are missing or different, with a description of the first few.
-func VerifyAcks(a Analysis, read ReadFunc) (lost int, problems []string, err error) {
-	const chunk = 2048 // blocks per read: 1 MiB
-	buf := make([]byte, chunk*stamp.BlockSize)
-	for _, in := range a.Instances {
-		if len(in.Acks) == 0 {
-			continue
-		}
-		acks := slices.Clone(in.Acks)
-		sort.Slice(acks, func(i, j int) bool { return acks[i].LBA < acks[j].LBA })
-		for i := 0; i < len(acks); {
-			start := acks[i].LBA
-			if err := read(start, buf); err != nil {
-				return lost, problems, fmt.Errorf("read back %s gen %d at LBA %d: %w", in.Node, in.Gen, start, err)
-			}
-			for ; i < len(acks) && acks[i].LBA < start+chunk; i++ {
-				e := acks[i]
-				off := int(e.LBA-start) * stamp.BlockSize
-				s, derr := stamp.Decode(buf[off : off+stamp.BlockSize])
-				want := stamp.Stamp{Node: e.Node, Gen: e.Gen, Seq: e.Seq, LBA: e.LBA, Time: e.Time}
-				if derr != nil || s != want {
-					lost++
-					if len(problems) < 5 {
-						problems = append(problems, fmt.Sprintf("acked block %s gen %d seq %d at LBA %d: found %+v (%v)", e.Node, e.Gen, e.Seq, e.LBA, s, derr))
-					}
-				}
-			}
-		}
-	}
-	return lost, problems, nil
-}
-
 // ReadAckLogs parses the ack logs at paths (a missing file is empty).
 func ReadAckLogs(paths ...string) ([]stamp.Event, error) {
 	var all []stamp.Event

@@ -6,12 +6,18 @@
 // links between the nodes can be cut while both still reach the storage.
 // The group's application is e2e/cmd/blockwriter, started through a
 // heartbeat-style script resource; it writes stamped blocks over its own
-// native iSCSI session and logs every acknowledged one.
+// native iSCSI session, every node and generation over the same LBA range
+// (as two nodes mounting one filesystem would), and logs every outcome.
+// The target keeps an audit of every write to the data LUN (the witness
+// at the storage) and, for the rows that restart it, a volatile cache that
+// loses what was not flushed.
 //
-// The test (matrix_test.go) injects one fault per row and checks, from the
-// writers' ack logs and a read-back of the data LUN: at most one node's
-// writes were accepted after the fence point, every acknowledged block is
-// on the disk, and the service came back (or stayed put) in time.
+// The test (matrix_test.go) injects one fault per row and judges (Judge),
+// from the audit, the writers' ack logs and a read-back of the range: no
+// write of the fenced node was accepted after the fence, no two writers
+// were accepted in turn, every block holds its last accepted writer's
+// write, every acknowledged FUA block survived, and the service came back
+// (or stayed put) in time.
 //
 // Everything the lab creates carries a random prefix and is torn down by
 // Close; it kills only processes it started (by PID) or that live in its
@@ -19,9 +25,13 @@
 package partition
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"strings"
@@ -31,10 +41,14 @@ import (
 
 	"github.com/tandem-ha/tandem/e2e/internal/netlab"
 	"github.com/tandem-ha/tandem/e2e/internal/pairlab"
+	"github.com/tandem-ha/tandem/e2e/partition/stamp"
 	"github.com/tandem-ha/tandem/ha/config"
 	"github.com/tandem-ha/tandem/ha/fence"
 	"github.com/tandem-ha/tandem/ha/resource"
+	"github.com/tandem-ha/tandem/initiator"
+	"github.com/tandem-ha/tandem/target/backstore"
 	tconfig "github.com/tandem-ha/tandem/target/config"
+	"github.com/tandem-ha/tandem/target/daemon"
 )
 
 // Interface names inside the node namespaces (the same in both).
@@ -49,8 +63,12 @@ const (
 	DataLUN     = 0
 	ArbiterLUN  = 1
 	Cluster     = "partlab"
-	// RegionBlocks is the size of one writer generation's LBA region.
-	RegionBlocks = 16384
+	// RangeBlocks is the shared LBA range (from LBA 0) every writer
+	// writes round and round, each generation starting half a range
+	// after the one before: small enough that a new writer overwrites
+	// the old one's blocks within a row, the most recent ones last (so a
+	// lost write of the old writer stays visible for a while).
+	RangeBlocks = 1024
 )
 
 // Nodes are the two node names.
@@ -107,6 +125,15 @@ type Options struct {
 	WriterAPTPL bool
 	// Key derives a node's fencing key; default fence.Key.
 	Key func(cluster, node string) uint64
+	// Volatile puts the data LUN on a volatile cache (cache: volatile): a
+	// power cut or a SIGKILL of the target loses what was not flushed.
+	Volatile bool
+	// BrokenFUA starts the target with TANDEM_TEST_BROKEN_FUA=1: FUA and
+	// SYNCHRONIZE CACHE do not flush the volatile cache (the durability
+	// checker's negative control).
+	BrokenFUA bool
+	// PlainEvery sends every PlainEvery'th write without FUA (0: none).
+	PlainEvery int
 	// LogLevel of the agents (default info).
 	LogLevel string
 }
@@ -156,6 +183,9 @@ func (l *Lab) AckLog(i int) string    { return l.Path(Nodes[i] + ".acks") }
 func (l *Lab) WriterLog(i int) string { return l.Path(Nodes[i] + ".writer.out") }
 func (l *Lab) TargetLog() string      { return l.Path("target.log") }
 
+// AuditLog is the data LUN's audit stream (target/audit).
+func (l *Lab) AuditLog() string { return l.Path("data.audit") }
+
 // Key is node i's fencing key.
 func (l *Lab) Key(i int) uint64 { return l.opt.Key(Cluster, Nodes[i]) }
 
@@ -173,7 +203,7 @@ start)
 	alive && exit 0
 	rm -f "$ready"
 	setsid %[1]s --portal %[2]s --target %[3]s --lun %[4]d --node "$node" --key "$key" \
-		--aptpl=%[5]t --gen-file "$dir/generation" --region-blocks %[6]d \
+		--aptpl=%[5]t --gen-file "$dir/generation" --range-blocks %[6]d --gen-offset %[7]d --plain-every %[8]d \
 		--ack-log "$dir/$node.acks" --ready-file "$ready" \
 		>>"$dir/$node.writer.out" 2>&1 </dev/null &
 	echo $! >"$pidf"
@@ -197,7 +227,7 @@ exit 0
 `
 
 func (l *Lab) writeFiles() error {
-	sc := fmt.Sprintf(writerScript, l.opt.WriterBin, Portal, IQN, DataLUN, l.opt.WriterAPTPL, RegionBlocks)
+	sc := fmt.Sprintf(writerScript, l.opt.WriterBin, Portal, IQN, DataLUN, l.opt.WriterAPTPL, RangeBlocks, RangeBlocks/2, l.opt.PlainEvery)
 	if err := os.WriteFile(l.Path("writer.sh"), []byte(sc), 0o755); err != nil {
 		return err
 	}
@@ -208,12 +238,17 @@ func (l *Lab) writeFiles() error {
 }
 
 func (l *Lab) writeTargetConfig() error {
+	cache := ""
+	if l.opt.Volatile {
+		cache = tconfig.CacheVolatile
+	}
 	cfg := tconfig.DefaultConfig()
 	cfg.Listen = []string{Portal}
 	cfg.StateDir = l.Path("target-state")
 	cfg.AdminSocket = l.Path("target.sock")
 	cfg.Targets = []tconfig.Target{{Name: IQN, LUNs: []tconfig.LUN{
-		{ID: DataLUN, Path: l.Path("data.img"), Size: 1 << 30, BlockSize: 512, WriteCache: true, Serial: tconfig.DefaultSerial(IQN, DataLUN)},
+		{ID: DataLUN, Path: l.Path("data.img"), Size: 1 << 30, BlockSize: 512, WriteCache: true, Serial: tconfig.DefaultSerial(IQN, DataLUN),
+			Audit: l.AuditLog(), Cache: cache},
 		{ID: ArbiterLUN, Path: l.Path("arbiter.img"), Size: 1 << 20, BlockSize: 512, WriteCache: true, Serial: tconfig.DefaultSerial(IQN, ArbiterLUN)},
 	}}}
 	if err := cfg.Validate(); err != nil {
@@ -263,7 +298,12 @@ func (l *Lab) StartTarget() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	// Grace 0: the lab's teardown kills the target, a crash like KillTarget.
-	p, err := l.storage.Start("target", 0, l.TargetLog(), l.opt.TargetBin, "--config", l.Path("target.yaml"))
+	bin, args := l.opt.TargetBin, []string{"--config", l.Path("target.yaml")}
+	if l.opt.BrokenFUA {
+		// env execs the target: the PID stays the target's.
+		bin, args = "env", append([]string{"TANDEM_TEST_BROKEN_FUA=1", bin}, args...)
+	}
+	p, err := l.storage.Start("target", 0, l.TargetLog(), bin, args...)
 	if err != nil {
 		return err
 	}
@@ -287,6 +327,64 @@ func (l *Lab) StartTarget() error {
 // KillTarget kills tandem-target with SIGKILL (a crash: nothing flushed
 // beyond what it already acknowledged).
 func (l *Lab) KillTarget() { _ = l.storage.Kill("target") }
+
+// StopTarget stops tandem-target with SIGTERM, so that it closes the
+// audit streams whole (SIGKILL after 5 s).
+func (l *Lab) StopTarget() error { return l.storage.Stop("target", 5*time.Second) }
+
+// PowerCut makes the data LUN's volatile cache lose its unflushed writes
+// (mode drop, reorder or tear; seed picks what survives), through the
+// target's admin socket; the LU keeps serving.
+func (l *Lab) PowerCut(mode string, seed uint64) (backstore.CutReport, error) {
+	var rep backstore.CutReport
+	body, _ := json.Marshal(daemon.PowerCut{Mode: mode, Seed: seed})
+	c := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", l.Path("target.sock"))
+		}}}
+	defer c.CloseIdleConnections()
+	url := fmt.Sprintf("http://target/v1/targets/%s/luns/%d/power-cut", IQN, DataLUN)
+	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return rep, fmt.Errorf("power cut through %s: %w", l.Path("target.sock"), err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return rep, fmt.Errorf("power cut: %s: %s", resp.Status, out)
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		return rep, fmt.Errorf("power cut: reply %q: %w", out, err)
+	}
+	return rep, nil
+}
+
+// Quiesce stops every write to the data LUN before the read-back: both
+// agents and their guards are killed (nothing restarts a writer), then
+// every blockwriter, by PID. A write a killed writer had in flight still
+// reaches the audit.
+func (l *Lab) Quiesce() error {
+	for i := range 2 {
+		l.KillAgent(i)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := 0
+		for i := range 2 {
+			if pid := l.WriterPID(i); pid != 0 {
+				left++
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		if left == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("a blockwriter still runs 5s after SIGKILL (D state?): see ps in the lab's namespaces")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
 
 // StartAgent starts node i's agent (appending to its log).
 func (l *Lab) StartAgent(i int) error { return l.Pair.StartAgent(i) }
@@ -364,4 +462,35 @@ func (l *Lab) PowerOn(i int) error {
 // checker's own session (the host side of the storage network).
 func (l *Lab) StorageDialer(ctx context.Context, network, addr string) (net.Conn, error) {
 	return l.storage.DialContext(ctx, network, addr)
+}
+
+// ReadRange reads the shared range back through a native session of the
+// checker's own, from the storage namespace, retried while the target
+// restarts.
+func (l *Lab) ReadRange(ctx context.Context) (map[uint64]Block, error) {
+	var s *initiator.Session
+	var err error
+	for try := 0; try < 20; try++ {
+		s, err = initiator.Dial(ctx, Portal, initiator.Options{
+			InitiatorName: "iqn.2026-11.io.tandem.partition:checker", TargetName: IQN, Dialer: l.StorageDialer,
+		})
+		if err == nil {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("checker login: %w", err)
+	}
+	defer s.Close(ctx)
+	buf := make([]byte, RangeBlocks*stamp.BlockSize)
+	if err := s.ReadInto(ctx, DataLUN, 0, buf); err != nil {
+		return nil, fmt.Errorf("read back the shared range: %w", err)
+	}
+	disk := make(map[uint64]Block, RangeBlocks)
+	for i := range uint64(RangeBlocks) {
+		st, err := stamp.Decode(buf[i*stamp.BlockSize : (i+1)*stamp.BlockSize])
+		disk[i] = Block{Stamp: st, Err: err}
+	}
+	return disk, nil
 }

@@ -7,18 +7,20 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tandem-ha/tandem/e2e/partition"
 	"github.com/tandem-ha/tandem/ha/fence"
 	"github.com/tandem-ha/tandem/ha/resource"
 	_ "github.com/tandem-ha/tandem/ha/resource/all" // what the agent registers
-	"github.com/tandem-ha/tandem/initiator"
+	"github.com/tandem-ha/tandem/target/audit"
 )
 
 var bins struct {
@@ -105,6 +107,11 @@ type row struct {
 	// window overrides the observation window (and the takeover budget
 	// with it) where detection takes monitor timeouts, not deadtime.
 	window time.Duration
+	// volatile puts the data LUN on a volatile cache (the rows that
+	// restart the target: a SIGKILL loses what was not flushed);
+	// plainEvery sends every plainEvery'th write without FUA.
+	volatile   bool
+	plainEvery int
 	// fault injects the failure at t0; heal undoes it after the window.
 	fault, heal func(r *rowRun) error
 }
@@ -124,6 +131,35 @@ func (r *rowRun) note(format string, args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.notes = append(r.notes, fmt.Sprintf(format, args...))
+}
+
+func (r *rowRun) fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+// restartTarget starts the target again after down (in the background).
+func (r *rowRun) restartTarget(down time.Duration) {
+	r.bg.Add(1)
+	go func() {
+		defer r.bg.Done()
+		time.Sleep(down)
+		if err := r.l.StartTarget(); err != nil {
+			r.fail(err)
+		}
+	}()
+}
+
+// seed is the power cut's choice of surviving writes: PARTITION_SEED
+// replays a printed one.
+func seed() uint64 {
+	if s, err := strconv.ParseUint(os.Getenv("PARTITION_SEED"), 10, 64); err == nil {
+		return s
+	}
+	return uint64(time.Now().UnixNano())
 }
 
 var rows = []row{
@@ -173,29 +209,37 @@ var rows = []row{
 		heal:  func(r *rowRun) error { return r.l.PowerOn(alpha) },
 	},
 	{
-		// kill -9 of alpha's agent (its writer keeps going); just before
-		// beta declares alpha dead (deadtime - 100ms), the target crashes,
-		// and it comes back 1 s later: beta's fence must wait for it and
-		// complete, and alpha's writer, logged in again, must lose.
-		name: "target restart during takeover", hb: "-", expect: move,
+		// kill -9 of alpha's agent (its writer keeps going); the target
+		// crashes while beta is seen mid-takeover (state starting, before
+		// and after the kill), and comes back 1 s later: beta's fence must
+		// wait for it and complete, and alpha's writer, logged in again,
+		// must lose. On a volatile cache: the crash loses what was not
+		// flushed.
+		name: "target restart during takeover", hb: "-", expect: move, volatile: true,
 		fault: func(r *rowRun) error {
 			r.l.KillAgent(alpha)
 			r.bg.Add(1)
 			go func() {
 				defer r.bg.Done()
-				time.Sleep(timing.DeadTime - 100*time.Millisecond)
-				r.note("target killed %v after the fault, beta %q", time.Since(r.t0).Round(time.Millisecond), r.l.State(context.Background(), beta))
-				r.l.KillTarget()
-				time.Sleep(time.Second)
-				if err := r.l.StartTarget(); err != nil {
-					r.mu.Lock()
-					r.err = err
-					r.mu.Unlock()
+				if err := killMidTakeover(r); err != nil {
+					r.fail(err)
+					return
 				}
+				r.restartTarget(time.Second)
 			}()
 			return nil
 		},
 		heal: func(r *rowRun) error { return r.l.StartAgent(alpha) },
+	},
+	{
+		// The data LUN's volatile cache loses its unflushed writes (a
+		// random part persists, reordered) while alpha writes, half of
+		// them without FUA; 500 ms later the target is killed (the cache
+		// lost again) and restarted after 1 s. Every acknowledged FUA
+		// write must survive; the group may stay or move.
+		name: "storage power cut during writes", hb: "-", expect: either, volatile: true, plainEvery: 2,
+		fault: powerCut,
+		heal:  func(r *rowRun) error { return nil },
 	},
 	{
 		// alpha's heartbeats to beta are dropped; alpha still hears beta,
@@ -209,6 +253,47 @@ var rows = []row{
 		fault: func(r *rowRun) error { return r.l.DropHeartbeats(alpha, true, false) },
 		heal:  func(r *rowRun) error { return r.l.DropHeartbeats(alpha, false, false) },
 	},
+}
+
+// killMidTakeover polls beta's state until it is starting (taking the
+// group over), kills the target, and checks beta is still starting: so
+// the target died mid-takeover, not before or after it.
+func killMidTakeover(r *rowRun) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	last := ""
+	for last != "starting" {
+		if ctx.Err() != nil {
+			return fmt.Errorf("beta was never seen mid-takeover (state starting) within 4s of the fault; last state %q", last)
+		}
+		last = r.l.State(ctx, beta)
+		time.Sleep(2 * time.Millisecond)
+	}
+	r.l.KillTarget()
+	at := time.Since(r.t0)
+	after := r.l.State(context.Background(), beta)
+	if after != "starting" {
+		return fmt.Errorf("beta was %q right after the target was killed: the takeover was no longer in progress when the target died", after)
+	}
+	r.note("target killed %v after the fault, beta starting before and after the kill", at.Round(time.Millisecond))
+	return nil
+}
+
+func powerCut(r *rowRun) error {
+	sd := seed()
+	rep, err := r.l.PowerCut("reorder", sd)
+	if err != nil {
+		return err
+	}
+	r.note("power cut (reorder, seed %d): %d unflushed writes, %d persisted", sd, rep.Pending, rep.Persisted)
+	r.bg.Add(1)
+	go func() {
+		defer r.bg.Done()
+		time.Sleep(500 * time.Millisecond)
+		r.l.KillTarget()
+		r.restartTarget(time.Second)
+	}()
+	return nil
 }
 
 func cutBoth(r *rowRun) error {
@@ -228,33 +313,100 @@ func healBoth(r *rowRun) error {
 // result is one row of the printed matrix.
 type result struct {
 	name, hb, expect, outcome, service, writers, conflict, notes string
-	acked, lost                                                  int
+	acked                                                        int
 	budget                                                       time.Duration
-	ok                                                           bool
+	verdict                                                      partition.Verdict
+	// service lists what went wrong with the service (moved when it must
+	// stay, too late...); the verdict judges the data.
+	serviceProblems []string
+	ok              bool
 }
 
-func fenceAvailable() bool { return slices.Contains(resource.Types(), fence.Type) }
+// setup is how a row's lab is built: the matrix runs fenced with the
+// disk heartbeat; the negative controls switch protections off.
+type setup struct {
+	fenced, brokenFUA bool
+}
 
-func TestPartitionMatrix(t *testing.T) {
+func needRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("partition: skipped, needs root to create network namespaces (run as root: make partition-test)")
 	}
 	require.NoError(t, bins.err)
-	// PARTITION_UNFENCED=1 runs the negative control: no fence resource
-	// and no disk heartbeat, as heartbeat runs; the assertions must fail.
-	fenced := fenceAvailable() && os.Getenv("PARTITION_UNFENCED") == ""
+	require.True(t, slices.Contains(resource.Types(), fence.Type), "the fence resource is not registered")
+}
+
+func TestPartitionMatrix(t *testing.T) {
+	needRoot(t)
 	var results []result
 	for _, rw := range rows {
 		t.Run(rw.name, func(t *testing.T) {
-			res := runRow(t, rw, fenced)
+			res := runRow(t, rw, setup{fenced: true}, func(t *testing.T, res result) {
+				for _, p := range res.serviceProblems {
+					t.Error(p)
+				}
+				for _, p := range res.verdict.Problems {
+					t.Errorf("checker: %s", p)
+				}
+				assert.True(t, res.verdict.OK(), "the checker found a violation (see above)")
+			})
 			res.ok = !t.Failed()
 			results = append(results, res)
 		})
 	}
-	printMatrix(results, fenced)
+	printMatrix("[fence (scsi-pr, native session), writer, vip], disk heartbeat on the arbiter LUN", results)
 }
 
-func runRow(t *testing.T, rw row, fenced bool) result {
+// TestPartitionUnfencedControl is the witness's negative control: with
+// neither the fence resource nor the disk heartbeat, cutting both links
+// between the nodes makes two writers, and the checker must say so.
+func TestPartitionUnfencedControl(t *testing.T) {
+	needRoot(t)
+	rw := rowNamed(t, "both node links cut, no disk hb")
+	rw.name += " (UNFENCED, no disk hb)"
+	res := runRow(t, rw, setup{}, func(t *testing.T, res result) {
+		assert.Positive(t, res.verdict.Dual, "the checker found no dual writes with fencing off: it cannot see a split brain")
+	})
+	res.ok = !t.Failed()
+	printMatrix("[writer, vip] without fence or disk heartbeat: NEGATIVE CONTROL (verdict: the control's)", []result{res})
+	t.Logf("negative control: the checker reported %d dual writes (alpha %+v, beta %+v); first: %v",
+		res.verdict.Dual, *res.verdict.Nodes["alpha"], counts(res.verdict, "beta"), firstN(res.verdict.Problems, 3))
+}
+
+// TestPartitionBrokenFUAControl is the durability checker's negative
+// control: with FUA and SYNCHRONIZE CACHE not flushing the volatile
+// cache (TANDEM_TEST_BROKEN_FUA=1), the power cut row must lose
+// acknowledged blocks, and the checker must say so.
+func TestPartitionBrokenFUAControl(t *testing.T) {
+	needRoot(t)
+	rw := rowNamed(t, "storage power cut during writes")
+	rw.name += " (BROKEN FUA)"
+	res := runRow(t, rw, setup{fenced: true, brokenFUA: true}, func(t *testing.T, res result) {
+		assert.Positive(t, res.verdict.Lost, "the checker found no lost block although FUA did not flush: it cannot see lost writes")
+	})
+	res.ok = !t.Failed()
+	printMatrix("[fence, writer, vip] with TANDEM_TEST_BROKEN_FUA=1: NEGATIVE CONTROL (verdict: the control's)", []result{res})
+	t.Logf("negative control: the checker reported %d lost acknowledged blocks; first: %v", res.verdict.Lost, firstN(res.verdict.Problems, 3))
+}
+
+func rowNamed(t *testing.T, name string) row {
+	i := slices.IndexFunc(rows, func(r row) bool { return r.name == name })
+	require.GreaterOrEqual(t, i, 0, "no row %q", name)
+	return rows[i]
+}
+
+func counts(v partition.Verdict, node string) partition.NodeCounts {
+	if c := v.Nodes[node]; c != nil {
+		return *c
+	}
+	return partition.NodeCounts{}
+}
+
+func firstN(s []string, n int) []string { return s[:min(n, len(s))] }
+
+// runRow runs one row and hands its result to check before the lab is
+// torn down, so that a failure dumps the logs.
+func runRow(t *testing.T, rw row, su setup, check func(*testing.T, result)) result {
 	res := result{name: rw.name, hb: rw.hb, expect: rw.expect.String()}
 	// Not t.TempDir: the row names hold commas, which the agents' YAML
 	// flow mappings would split.
@@ -269,8 +421,9 @@ func runRow(t *testing.T, rw row, fenced bool) result {
 	}()
 	l, err := partition.New(partition.Options{
 		AgentBin: bins.agent, TargetBin: bins.target, WriterBin: bins.writer, Dir: dir,
-		Timing: timing, Fence: fenced, WriterAPTPL: fenced,
-		DiskHB: !rw.noDisk && fenced,
+		Timing: timing, Fence: su.fenced, WriterAPTPL: su.fenced,
+		DiskHB:   !rw.noDisk && su.fenced,
+		Volatile: rw.volatile, PlainEvery: rw.plainEvery, BrokenFUA: su.brokenFUA,
 	})
 	require.NoError(t, err)
 	r := &rowRun{t: t, l: l}
@@ -323,7 +476,22 @@ func runRow(t *testing.T, rw row, fenced bool) result {
 	vipEnd, _ := l.Probe(300 * time.Millisecond)
 	states := [2]string{l.State(ctx, alpha), l.State(ctx, beta)}
 
+	// The checker's sources: stop every writer, read the range back,
+	// stop the target so that its audit is whole, read the ack logs.
+	require.NoError(t, l.Quiesce())
+	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	disk, err := l.ReadRange(rctx)
+	rcancel()
+	require.NoError(t, err)
+	require.NoError(t, l.StopTarget())
+	recs, torn, err := audit.ReadFile(l.AuditLog())
+	require.NoError(t, err)
+	require.False(t, torn, "the audit stream ends inside a record after a clean stop")
 	a := analyze(t, l)
+	evs, err := partition.ReadAckLogs(l.AckLog(alpha), l.AckLog(beta))
+	require.NoError(t, err)
+	res.verdict = partition.Judge(evs, recs, disk, partition.Range{Blocks: partition.RangeBlocks})
+
 	res.acked = a.Acked
 	takeover := a.FirstAckAfter(partition.Nodes[beta], r.t0)
 	moved := !takeover.IsZero()
@@ -358,37 +526,31 @@ func runRow(t *testing.T, rw row, fenced bool) result {
 	}
 	r.note("end: alpha %s, beta %s, VIP answered by %q", states[0], states[1], vipEnd)
 
-	// 1. At most one node's writes accepted after the fence point.
-	for _, p := range a.Problems {
-		t.Errorf("single writer violated: %s", p)
+	// The service came back within the budget, or stayed put.
+	bad := func(format string, args ...any) {
+		res.serviceProblems = append(res.serviceProblems, fmt.Sprintf(format, args...))
 	}
-	res.writers = fmt.Sprintf("%s (dual %d)", res.writers, a.DualAcks+a.AfterConflict)
-	// 2. Every acknowledged block is on the disk.
-	lost, problems, err := readBack(l, a)
-	require.NoError(t, err)
-	res.lost = lost
-	for _, p := range problems {
-		t.Errorf("acknowledged write lost: %s", p)
-	}
-	// 3. Service came back within the budget, or stayed put.
 	switch {
 	case rw.expect == move && !moved:
-		t.Errorf("service did not move to beta within %v", win)
+		bad("service did not move to beta within %v", win)
 	case rw.expect == move && (vipBeta.IsZero() || takeover.Sub(r.t0) > budget || vipBeta.Sub(r.t0) > budget):
-		t.Errorf("service moved too late or not on the VIP: %s (budget %v)", res.service, budget)
+		bad("service moved too late or not on the VIP: %s (budget %v)", res.service, budget)
 	case rw.expect == stay && moved:
-		t.Errorf("service moved to beta at %s, but it must stay on alpha", res.service)
+		bad("service moved to beta at %s, but it must stay on alpha", res.service)
 	case rw.expect == stay && a.LastAckOf(partition.Nodes[alpha]).Before(tHeal.Add(-time.Second)):
-		t.Errorf("alpha stopped writing during the fault (last accepted write %s before healing)", tHeal.Sub(a.LastAckOf(partition.Nodes[alpha])).Round(time.Millisecond))
+		bad("alpha stopped writing during the fault (last accepted write %s before healing)", tHeal.Sub(a.LastAckOf(partition.Nodes[alpha])).Round(time.Millisecond))
 	case rw.expect == either && moved && (vipBeta.IsZero() || takeover.Sub(r.t0) > budget):
-		t.Errorf("service moved but too late or not on the VIP: %s (budget %v)", res.service, budget)
+		bad("service moved but too late or not on the VIP: %s (budget %v)", res.service, budget)
 	}
 	if len(lastWriters) != 1 {
-		t.Errorf("at the end %d nodes were writing (%s), want exactly one", len(lastWriters), res.writers)
+		bad("at the end %d nodes were writing (%s), want exactly one", len(lastWriters), res.writers)
 	}
 	res.notes = strings.Join(r.notes, "; ")
-	t.Logf("%s: %s, service %s, writers in the last second %s, alpha's first conflict %s, %d acked, %d lost; %s",
-		rw.name, res.outcome, res.service, res.writers, res.conflict, res.acked, res.lost, res.notes)
+	v := res.verdict
+	t.Logf("%s: %s, service %s, writers in the last second %s, alpha's first conflict %s, %d acked; witness: alpha %+v, beta %+v, fence gen %d, dual %d, disk vs witness %d/%d, lost %d, unexpected %d, acked not audited %d (%d with a kill); %s",
+		rw.name, res.outcome, res.service, res.writers, res.conflict, res.acked, counts(v, "alpha"), counts(v, "beta"),
+		v.FenceGen, v.Dual, v.DiskVsWitness, v.Blocks, v.Lost, v.Unexpected, v.AckedUnaudited, v.LostWithKill, res.notes)
+	check(t, res)
 	return res
 }
 
@@ -396,32 +558,6 @@ func analyze(t *testing.T, l *partition.Lab) partition.Analysis {
 	evs, err := partition.ReadAckLogs(l.AckLog(alpha), l.AckLog(beta))
 	require.NoError(t, err)
 	return partition.Analyze(evs)
-}
-
-// readBack reads every acknowledged block through a native session from
-// the storage namespace (the host side of the storage network).
-func readBack(l *partition.Lab, a partition.Analysis) (int, []string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var s *initiator.Session
-	var err error
-	for try := 0; try < 20; try++ { // the target may be restarting
-		s, err = initiator.Dial(ctx, partition.Portal, initiator.Options{
-			InitiatorName: "iqn.2026-11.io.tandem.partition:checker", TargetName: partition.IQN,
-			Dialer: l.StorageDialer,
-		})
-		if err == nil {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	if err != nil {
-		return 0, nil, fmt.Errorf("checker login: %w", err)
-	}
-	defer s.Close(ctx)
-	return partition.VerifyAcks(a, func(lba uint64, buf []byte) error {
-		return s.ReadInto(ctx, partition.DataLUN, lba, buf)
-	})
 }
 
 func tail(path string, n int) string {
@@ -433,41 +569,38 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func printMatrix(results []result, fenced bool) {
+func printMatrix(group string, results []result) {
 	var b strings.Builder
-	group := "[writer, vip] (no fence resource registered: UNFENCED baseline)"
-	if fenced {
-		group = "[fence (scsi-pr, native session), writer, vip]"
-	}
 	fmt.Fprintf(&b, "\nPartition matrix: group %s\n", group)
-	fmt.Fprintf(&b, "timings: keepalive %v, deadtime %v, initdead %v, monitor %v (defaults 200ms/1s); fault window %v, then heal and %v more; takeover budget %v\n",
-		timing.Keepalive, timing.DeadTime, timing.InitDead, timing.Monitor, window, after, budget)
-	fmt.Fprintf(&b, "%-36s | %-6s | %-15s | %-20s | %-9s | %-16s | %6s | %4s | %-29s | %s\n",
-		"scenario", "expect", "outcome", "service back", "alpha CR", "writers at end", "acked", "lost", "heartbeat 3.0", "verdict")
-	b.WriteString(strings.Repeat("-", 175) + "\n")
+	fmt.Fprintf(&b, "timings: keepalive %v, deadtime %v, initdead %v, monitor %v (defaults 200ms/1s); fault window %v, then heal and %v more; takeover budget %v; shared range %d blocks\n",
+		timing.Keepalive, timing.DeadTime, timing.InitDead, timing.Monitor, window, after, budget, partition.RangeBlocks)
+	fmt.Fprintf(&b, "%-44s | %-6s | %-15s | %-17s | %-8s | %-6s | %-11s | %-11s | %-5s | %-4s | %-8s | %-4s | %-5s | %s\n",
+		"scenario", "expect", "outcome", "service back", "alpha CR", "at end", "alpha acc/ref", "beta acc/ref", "fence", "dual", "disk/wit", "lost", "acked", "verdict")
+	b.WriteString(strings.Repeat("-", 170) + "\n")
 	for _, r := range results {
-		v := "PASS"
+		v := r.verdict
+		verdict := "PASS"
 		if !r.ok {
-			v = "FAIL"
+			verdict = "FAIL"
 		}
-		single := "single writer"
-		if strings.Contains(r.writers, "dual 0") {
-			single = "single writer"
-		} else {
-			single = "DUAL WRITER"
+		fence := "-"
+		if v.Fenced {
+			fence = fmt.Sprintf("g%d:%d", v.FenceGen, v.AfterFence)
 		}
-		hb := r.hb
-		if hb == "dual active" {
-			hb = "dual active; ours: " + single
-		}
-		fmt.Fprintf(&b, "%-36s | %-6s | %-15s | %-20s | %-9s | %-16s | %6d | %4d | %-29s | %s\n",
-			r.name, r.expect, r.outcome, r.service, r.conflict, r.writers, r.acked, r.lost, hb, v)
+		ca, cb := counts(v, "alpha"), counts(v, "beta")
+		fmt.Fprintf(&b, "%-44s | %-6s | %-15s | %-17s | %-8s | %-6s | %-13s | %-12s | %-5s | %-4d | %-8s | %-4d | %-5d | %s\n",
+			r.name, r.expect, r.outcome, r.service, r.conflict, r.writers,
+			fmt.Sprintf("%d/%d", ca.Accepted, ca.Refused), fmt.Sprintf("%d/%d", cb.Accepted, cb.Refused),
+			fence, v.Dual, fmt.Sprintf("%d/%d", v.DiskVsWitness, v.Blocks), v.Lost, r.acked, verdict)
 	}
-	b.WriteString("alpha CR: alpha's first RESERVATION CONFLICT after the fault; writers at end: nodes with writes accepted in the last second (dual: writes accepted from a fenced or superseded writer)\n")
+	b.WriteString("alpha CR: alpha's first RESERVATION CONFLICT after the fault; at end: nodes with writes acknowledged in the last second;\n" +
+		"acc/ref: the target's audit of the node's writes, accepted/refused; fence: PR generation of the fence : the fenced node's writes accepted after it;\n" +
+		"dual: writes accepted from a node after the other node's first accepted write (audit order); disk/wit: blocks whose content is not the audit's last writer's;\n" +
+		"lost: acknowledged durable (FUA) blocks not read back (durability.Check)\n")
 	for _, r := range results {
-		if r.notes != "" {
-			fmt.Fprintf(&b, "  %s: %s\n", r.name, r.notes)
-		}
+		v := r.verdict
+		fmt.Fprintf(&b, "  %s: unacked-but-accepted alpha %d beta %d; acks not in the audit %d (+%d lost with a target kill); unexpected %d; %s\n",
+			r.name, counts(v, "alpha").Unacked, counts(v, "beta").Unacked, v.AckedUnaudited, v.LostWithKill, v.Unexpected, r.notes)
 	}
 	fmt.Print(b.String())
 }

@@ -2,10 +2,13 @@
 // (e2e/partition): it stands for a database writing the shared disk. It
 // opens its own native iSCSI session (its own ISID, so its own I_T nexus),
 // registers the node's fencing key on that nexus once with REGISTER AND
-// IGNORE EXISTING KEY (SPC-4 section 5.12.7), then writes FUA blocks
-// stamped with (node, generation, sequence) to its own LBA region, and
-// appends every write the target acknowledged with GOOD status to an
-// fsync'ed ack log.
+// IGNORE EXISTING KEY (SPC-4 section 5.12.7), then writes blocks stamped
+// with (node, generation, sequence) round and round over one shared LBA
+// range, the same for every node and generation (as two nodes mounting
+// one filesystem write the same superblock and journal), and appends the
+// outcome of every write (acknowledged, conflict, error) to an fsync'ed
+// ack log. Writes carry FUA, except every --plain-every'th, which the
+// target may keep in a volatile cache until a later FUA.
 //
 // It never registers again: after a RESERVATION CONFLICT (the peer
 // preempted this node's key) it logs the conflict and, with
@@ -22,7 +25,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -41,12 +43,11 @@ import (
 // Exit statuses.
 const (
 	exitConflict = 3 // stopped after a RESERVATION CONFLICT (--on-conflict=stop)
-	exitFull     = 4 // the region is full
 )
 
 type options struct {
 	portal, target, initiator, node, key, genFile, ackLog, readyFile, onConflict string
-	lun, regionBlocks                                                            uint64
+	lun, baseLBA, rangeBlocks, genOffset, plainEvery                             uint64
 	interval, conflictInterval, ioTimeout, startWait                             time.Duration
 	aptpl                                                                        bool
 }
@@ -74,12 +75,15 @@ func main() {
 	f.StringVar(&o.portal, "portal", "", "target portal host:port (required)")
 	f.StringVar(&o.target, "target", "", "target IQN (required)")
 	f.Uint64Var(&o.lun, "lun", 0, "data LUN")
-	f.StringVar(&o.initiator, "initiator", "", "initiator name (default iqn.2026-11.io.tandem.partition:NODE-writer)")
+	f.StringVar(&o.initiator, "initiator", "", "initiator name (default "+stamp.WriterInitiator("NODE")+")")
 	f.StringVar(&o.node, "node", "", "node name stamped on every block (required)")
 	f.StringVar(&o.key, "key", "", "the node's fencing key, 0x-hex or decimal (required)")
 	f.BoolVar(&o.aptpl, "aptpl", true, "register with APTPL, as the fence resource does (APTPL is per LU: a mismatch would turn it off)")
-	f.StringVar(&o.genFile, "gen-file", "", "lab-wide generation counter, incremented under flock; the region is the generation (required)")
-	f.Uint64Var(&o.regionBlocks, "region-blocks", 16384, "blocks per generation region")
+	f.StringVar(&o.genFile, "gen-file", "", "lab-wide generation counter, incremented under flock (required)")
+	f.Uint64Var(&o.baseLBA, "base-lba", 0, "first block of the shared range")
+	f.Uint64Var(&o.rangeBlocks, "range-blocks", 1024, "blocks of the shared range, written round and round by every writer")
+	f.Uint64Var(&o.genOffset, "gen-offset", 0, "generation g starts writing g*N blocks into the range (so a new writer overwrites the old one's latest blocks last)")
+	f.Uint64Var(&o.plainEvery, "plain-every", 0, "send every Nth write without FUA (0: all FUA)")
 	f.StringVar(&o.ackLog, "ack-log", "", "ack log, appended and fsync'ed (required)")
 	f.StringVar(&o.readyFile, "ready-file", "", "created once registered and the first write was tried")
 	f.DurationVar(&o.interval, "interval", 5*time.Millisecond, "time between two writes")
@@ -109,14 +113,18 @@ func (o *options) check() (uint64, error) {
 	if err != nil || key == 0 {
 		return 0, fmt.Errorf("--key %q: a non-zero 64-bit number (0x-hex or decimal)", o.key)
 	}
+	if o.rangeBlocks == 0 {
+		return 0, errors.New("--range-blocks must be at least 1")
+	}
 	if o.initiator == "" {
-		o.initiator = "iqn.2026-11.io.tandem.partition:" + o.node + "-writer"
+		o.initiator = stamp.WriterInitiator(o.node)
 	}
 	return key, nil
 }
 
 // nextGen increments the lab-wide counter at path under an exclusive
-// flock, so writers started at once on both nodes get distinct regions.
+// flock, so writers started at once on both nodes get distinct
+// generations.
 func nextGen(path string) (uint64, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -235,8 +243,7 @@ func run(o options) (int, error) {
 		fmt.Fprintln(os.Stderr, "blockwriter: retrying:", err)
 		time.Sleep(100 * time.Millisecond)
 	}
-	w.record(stamp.Event{Kind: stamp.KindStart, Time: time.Now().UnixNano(),
-		Info: fmt.Sprintf("isid %s key %#x pid %d", hex.EncodeToString(w.isid[:]), key, os.Getpid())})
+	w.record(stamp.Event{Kind: stamp.KindStart, Time: time.Now().UnixNano(), Info: stamp.StartInfo(w.isid, key, os.Getpid())})
 	code, why := w.loop(ctx)
 	w.record(stamp.Event{Kind: stamp.KindStop, Time: time.Now().UnixNano(), Info: why})
 	w.closeSession()
@@ -244,14 +251,10 @@ func run(o options) (int, error) {
 }
 
 func (w *writer) loop(ctx context.Context) (int, string) {
-	base := w.gen * w.o.regionBlocks
 	block := make([]byte, stamp.BlockSize)
 	ready := w.o.readyFile == ""
 	conflicted := false
 	for seq := uint64(1); ; seq++ {
-		if seq > w.o.regionBlocks {
-			return exitFull, "region full"
-		}
 		wait := w.o.interval
 		if conflicted {
 			wait = w.o.conflictInterval
@@ -263,19 +266,21 @@ func (w *writer) loop(ctx context.Context) (int, string) {
 		}
 		if w.sess == nil {
 			if err := w.dial(ctx); err != nil {
-				w.record(stamp.Event{Kind: stamp.KindError, Seq: seq, Time: time.Now().UnixNano(), Info: "login: " + err.Error()})
+				w.record(stamp.Event{Kind: stamp.KindLogin, Seq: seq, Time: time.Now().UnixNano(), Info: err.Error()})
 				time.Sleep(100 * time.Millisecond)
+				seq-- // nothing was sent: the next try writes this sequence
 				continue
 			}
 		}
-		lba := base + seq - 1
+		lba := w.o.baseLBA + (w.gen*w.o.genOffset+seq-1)%w.o.rangeBlocks
+		fua := w.o.plainEvery == 0 || seq%w.o.plainEvery != 0
 		t0 := time.Now()
 		_ = stamp.Encode(block, stamp.Stamp{Node: w.o.node, Gen: w.gen, Seq: seq, LBA: lba, Time: t0.UnixNano()})
 		wctx, cancel := context.WithTimeout(ctx, w.o.ioTimeout)
-		err := w.sess.Write16(wctx, w.o.lun, lba, block, true)
+		err := w.sess.Write16(wctx, w.o.lun, lba, block, fua)
 		cancel()
 		t1 := time.Now()
-		ev := stamp.Event{Seq: seq, LBA: lba, Time: t0.UnixNano(), Acked: t1.UnixNano()}
+		ev := stamp.Event{Seq: seq, LBA: lba, Time: t0.UnixNano(), Acked: t1.UnixNano(), FUA: fua}
 		switch {
 		case err == nil:
 			ev.Kind = stamp.KindAck
@@ -288,10 +293,10 @@ func (w *writer) loop(ctx context.Context) (int, string) {
 				w.closeSession() // log in again with the same ISID
 			}
 		}
+		w.record(ev)
 		if ctx.Err() != nil && ev.Kind == stamp.KindError {
 			return 0, "signal"
 		}
-		w.record(ev)
 		if !ready {
 			if f, err := os.Create(w.o.readyFile); err == nil {
 				f.Close()

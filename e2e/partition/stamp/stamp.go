@@ -1,13 +1,14 @@
 // Package stamp is the on-disk and on-log format of the partition test's
 // block writer: every block it writes carries a Stamp (node, generation,
-// sequence, LBA, time) with a CRC, and every write the target acknowledged
-// with GOOD status is one line of an fsync'ed ack log. The checker reads
-// both back and compares them.
+// sequence, LBA, time) with a CRC, and every write it tried is one line of
+// an fsync'ed ack log with its outcome. The checker reads both back and
+// compares them with the target's audit.
 package stamp
 
 import (
 	"bufio"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -15,6 +16,50 @@ import (
 	"strconv"
 	"strings"
 )
+
+// WriterInitiator is the iSCSI initiator name of node's writer: the one
+// home of the name, so that the checker can tell the nodes' writes apart
+// in the target's audit.
+func WriterInitiator(node string) string {
+	return "iqn.2026-11.io.tandem.partition:" + node + "-writer"
+}
+
+// NodeOfInitiator is the node whose writer uses name ("" for another
+// initiator).
+func NodeOfInitiator(name string) string {
+	n, ok := strings.CutPrefix(strings.ToLower(name), "iqn.2026-11.io.tandem.partition:")
+	if !ok {
+		return ""
+	}
+	n, ok = strings.CutSuffix(n, "-writer")
+	if !ok {
+		return ""
+	}
+	return n
+}
+
+// Tag is the durability checker's name of a write: unique per (gen, seq)
+// and never 0, which stands for a block never written.
+func Tag(gen, seq uint64) uint64 { return gen<<32 | seq&0xffffffff }
+
+// StartInfo is the Info of a KindStart line.
+func StartInfo(isid [6]byte, key uint64, pid int) string {
+	return fmt.Sprintf("isid %s key %#x pid %d", hex.EncodeToString(isid[:]), key, pid)
+}
+
+// ISID is the writer's ISID from a KindStart line's Info.
+func (e Event) ISID() ([6]byte, bool) {
+	var isid [6]byte
+	f := strings.Fields(e.Info)
+	if e.Kind != KindStart || len(f) < 2 || f[0] != "isid" {
+		return isid, false
+	}
+	b, err := hex.DecodeString(f[1])
+	if err != nil || len(b) != 6 {
+		return isid, false
+	}
+	return [6]byte(b), true
+}
 
 // BlockSize is the size of one stamped block (the data LUN's block size).
 const BlockSize = 512
@@ -110,7 +155,8 @@ const (
 	// Time the registration, Info the ISID and key.
 	KindStart Kind = "start"
 	// KindAck: the target acknowledged the write of Stamp with GOOD
-	// status; Time is the submission, Acked the reply.
+	// status; Time is the submission, Acked the reply, FUA whether it was
+	// sent with FUA (only those are durable when acknowledged).
 	KindAck Kind = "ack"
 	// KindConflict: the write of Seq ended in RESERVATION CONFLICT.
 	KindConflict Kind = "conflict"
@@ -119,6 +165,9 @@ const (
 	KindError Kind = "error"
 	// KindStop: the writer exits; Info says why.
 	KindStop Kind = "stop"
+	// KindLogin: the writer could not log in again; no write was sent,
+	// and Seq is tried again. Info says why.
+	KindLogin Kind = "login"
 )
 
 // Event is one ack log line.
@@ -130,15 +179,21 @@ type Event struct {
 	LBA   uint64
 	Time  int64 // unix ns: submission (ack, conflict, error) or event time
 	Acked int64 // unix ns: reply (ack, conflict); 0 otherwise
+	FUA   bool  // the write was sent with FUA
 	Info  string
 }
 
-// Append appends e as one line (space separated, Info last and free text).
+// Append appends e as one line: kind node gen seq lba time acked fua
+// [info], space separated, Info last and free text.
 func Append(b []byte, e Event) []byte {
 	b = append(b, e.Kind...)
 	b = append(b, ' ')
 	b = append(b, e.Node...)
-	for _, v := range []uint64{e.Gen, e.Seq, e.LBA, uint64(e.Time), uint64(e.Acked)} {
+	var fua uint64
+	if e.FUA {
+		fua = 1
+	}
+	for _, v := range []uint64{e.Gen, e.Seq, e.LBA, uint64(e.Time), uint64(e.Acked), fua} {
 		b = append(b, ' ')
 		b = strconv.AppendUint(b, v, 10)
 	}
@@ -151,17 +206,17 @@ func Append(b []byte, e Event) []byte {
 
 // ParseLine parses one line written by Append.
 func ParseLine(line string) (Event, error) {
-	f := strings.SplitN(strings.TrimRight(line, "\n"), " ", 8)
-	if len(f) < 7 {
-		return Event{}, fmt.Errorf("stamp: log line %q: %d fields, want at least 7", line, len(f))
+	f := strings.SplitN(strings.TrimRight(line, "\n"), " ", 9)
+	if len(f) < 8 {
+		return Event{}, fmt.Errorf("stamp: log line %q: %d fields, want at least 8", line, len(f))
 	}
 	e := Event{Kind: Kind(f[0]), Node: f[1]}
 	switch e.Kind {
-	case KindStart, KindAck, KindConflict, KindError, KindStop:
+	case KindStart, KindAck, KindConflict, KindError, KindStop, KindLogin:
 	default:
 		return Event{}, fmt.Errorf("stamp: log line %q: unknown kind", line)
 	}
-	var v [5]uint64
+	var v [6]uint64
 	for i := range v {
 		n, err := strconv.ParseUint(f[2+i], 10, 64)
 		if err != nil {
@@ -169,9 +224,12 @@ func ParseLine(line string) (Event, error) {
 		}
 		v[i] = n
 	}
-	e.Gen, e.Seq, e.LBA, e.Time, e.Acked = v[0], v[1], v[2], int64(v[3]), int64(v[4])
-	if len(f) == 8 {
-		e.Info = f[7]
+	if v[5] > 1 {
+		return Event{}, fmt.Errorf("stamp: log line %q: fua field %d, want 0 or 1", line, v[5])
+	}
+	e.Gen, e.Seq, e.LBA, e.Time, e.Acked, e.FUA = v[0], v[1], v[2], int64(v[3]), int64(v[4]), v[5] == 1
+	if len(f) == 9 {
+		e.Info = f[8]
 	}
 	return e, nil
 }

@@ -29,7 +29,8 @@ func TestStampRoundTrip(t *testing.T) {
 func TestLogRoundTrip(t *testing.T) {
 	evs := []Event{
 		{Kind: KindStart, Node: "alpha", Gen: 1, Time: 5, Info: "isid 80aabbccddee key 0x1"},
-		{Kind: KindAck, Node: "alpha", Gen: 1, Seq: 1, LBA: 16384, Time: 6, Acked: 7},
+		{Kind: KindAck, Node: "alpha", Gen: 1, Seq: 1, LBA: 16384, Time: 6, Acked: 7, FUA: true},
+		{Kind: KindAck, Node: "alpha", Gen: 1, Seq: 2, LBA: 16385, Time: 6, Acked: 7},
 		{Kind: KindConflict, Node: "alpha", Gen: 1, Seq: 2, LBA: 16385, Time: 8, Acked: 9},
 		{Kind: KindStop, Node: "alpha", Gen: 1, Seq: 2, Time: 10, Info: "signal\nterminated"},
 	}
@@ -40,13 +41,30 @@ func TestLogRoundTrip(t *testing.T) {
 	b = append(b, "ack alpha 1 3"...) // cut short by a kill
 	got, err := ParseLog(bytes.NewReader(b))
 	require.NoError(t, err)
-	evs[3].Info = "signal terminated"
+	evs[4].Info = "signal terminated"
 	assert.Equal(t, evs, got)
 
-	_, err = ParseLog(strings.NewReader("bogus alpha 1 2 3 4 5\n"))
-	assert.Error(t, err)
-	_, err = ParseLog(strings.NewReader("ack alpha x 2 3 4 5\n"))
-	assert.Error(t, err)
+	for _, bad := range []string{"bogus alpha 1 2 3 4 5 0\n", "ack alpha x 2 3 4 5 0\n", "ack alpha 1 2 3 4 5\n", "ack alpha 1 2 3 4 5 2\n"} {
+		_, err = ParseLog(strings.NewReader(bad))
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestStartInfo(t *testing.T) {
+	isid := [6]byte{0x80, 1, 2, 3, 4, 5}
+	e := Event{Kind: KindStart, Info: StartInfo(isid, 0x74, 9)}
+	got, ok := e.ISID()
+	require.True(t, ok)
+	assert.Equal(t, isid, got)
+	_, ok = Event{Kind: KindAck, Info: e.Info}.ISID()
+	assert.False(t, ok)
+	_, ok = Event{Kind: KindStart, Info: "isid zz"}.ISID()
+	assert.False(t, ok)
+
+	assert.Equal(t, "beta", NodeOfInitiator(WriterInitiator("beta")))
+	assert.Equal(t, "", NodeOfInitiator("iqn.2026-11.io.tandem:fence.partlab.beta"))
+	assert.NotEqual(t, Tag(1, 2), Tag(2, 1))
+	assert.NotZero(t, Tag(0, 1))
 }
 
 func FuzzDecode(f *testing.F) {
@@ -69,8 +87,8 @@ func FuzzDecode(f *testing.F) {
 }
 
 func FuzzParseLine(f *testing.F) {
-	f.Add("ack alpha 1 2 3 4 5\n")
-	f.Add("start beta 2 0 0 9 0 isid 80 key 0x1\n")
+	f.Add("ack alpha 1 2 3 4 5 1\n")
+	f.Add("start beta 2 0 0 9 0 0 isid 80 key 0x1\n")
 	f.Add("conflict a 1 2 3 4\n")
 	f.Fuzz(func(t *testing.T, line string) {
 		e, err := ParseLine(line)
