@@ -43,14 +43,13 @@ func writeAtomic(_ *Target, lu *LU, task *Task) outcome {
 	for lu.plainReads.Load() != 0 {
 		runtime.Gosched()
 	}
-	_, err := lu.be.WriteAt(task.DataOut[:size], int64(lba)<<lu.shift)
+	done, err := lu.be.WriteAt(task.DataOut[:size], int64(lba)<<lu.shift)
 	lu.writers.unlock(id)
 	lu.atomics.Add(-1)
-	if err == nil {
-		err = lu.durable(flags&0x08 != 0)
-	}
 	if err != nil {
-		o.fail, o.err = fail(reasonWriteError), err
+		o.fail, o.err = lu.ioFailure(reasonWriteError, err, lba, done), err
+	} else if err := lu.durable(flags&0x08 != 0); err != nil {
+		o.fail, o.err = syncFailure(err), err
 	}
 	return o
 }

@@ -115,6 +115,9 @@ type LU struct {
 	// saveState writes the reservation state (prfile.Save; tests swap it).
 	saveState func(dir, name string, state []byte) error
 
+	// faults counts the commands that met a backend fault (FaultStats).
+	faults faultCounters
+
 	// auditor, when set, records every WRITE-class command (SetAuditor).
 	auditor atomic.Pointer[auditorBox]
 }

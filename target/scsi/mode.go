@@ -239,7 +239,7 @@ func modeSelect(_ *Target, lu *LU, task *Task) outcome {
 	if !wce {
 		// Turning the cache off must not leave dirty data behind.
 		if err := lu.be.Sync(); err != nil {
-			o.fail, o.err = fail(reasonWriteError), err
+			o.fail, o.err = syncFailure(err), err
 		}
 	}
 	return o

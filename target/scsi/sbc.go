@@ -56,8 +56,8 @@ func read(_ *Target, lu *LU, task *Task) outcome {
 	}
 	buf = buf[:size]
 	if size > 0 {
-		if err := lu.readAt(buf, lba, uint64(n)); err != nil {
-			return outcome{fail: fail(reasonReadError), err: err}
+		if done, err := lu.readAt(buf, lba, uint64(n)); err != nil {
+			return outcome{fail: lu.ioFailure(reasonReadError, err, lba, done), err: err}
 		}
 	}
 	return outcome{data: buf}
@@ -69,20 +69,20 @@ func read(_ *Target, lu *LU, task *Task) outcome {
 // are a Dekker handshake: writeAtomic raises atomics and then waits for
 // plainReads to drain, so every read either saw the raise or is waited
 // for.
-func (lu *LU) readAt(buf []byte, lba, n uint64) error {
+func (lu *LU) readAt(buf []byte, lba, n uint64) (int, error) {
 	if lu.atomics.Load() == 0 {
 		lu.plainReads.Add(1)
 		if lu.atomics.Load() == 0 {
-			_, err := lu.be.ReadAt(buf, int64(lba)<<lu.shift)
+			done, err := lu.be.ReadAt(buf, int64(lba)<<lu.shift)
 			lu.plainReads.Add(-1)
-			return err
+			return done, err
 		}
 		lu.plainReads.Add(-1)
 	}
 	id := lu.writers.lock(lba, n)
-	_, err := lu.be.ReadAt(buf, int64(lba)<<lu.shift)
+	done, err := lu.be.ReadAt(buf, int64(lba)<<lu.shift)
 	lu.writers.unlock(id)
-	return err
+	return done, err
 }
 
 // write serves WRITE(6/10/12/16) and WRITE AND VERIFY(10/12/16).
@@ -115,14 +115,15 @@ func write(_ *Target, lu *LU, task *Task) outcome {
 		return o
 	}
 	id := lu.lockWrite(task, lba, uint64(n))
-	_, err := lu.be.WriteAt(task.DataOut[:size], int64(lba)<<lu.shift)
+	done, err := lu.be.WriteAt(task.DataOut[:size], int64(lba)<<lu.shift)
 	lu.writers.unlock(id)
-	if err == nil {
-		// WRITE AND VERIFY must reach the medium to be verified.
-		err = lu.durable(flags&0x08 != 0 || verify)
-	}
 	if err != nil {
-		o.fail, o.err = fail(reasonWriteError), err
+		o.fail, o.err = lu.ioFailure(reasonWriteError, err, lba, done), err
+		return o
+	}
+	// WRITE AND VERIFY must reach the medium to be verified.
+	if err := lu.durable(flags&0x08 != 0 || verify); err != nil {
+		o.fail, o.err = syncFailure(err), err
 	}
 	return o
 }
@@ -156,8 +157,8 @@ func verify(_ *Target, lu *LU, task *Task) outcome {
 		return o
 	}
 	cur := make([]byte, int(n)<<lu.shift)
-	if _, err := lu.be.ReadAt(cur, int64(lba)<<lu.shift); err != nil {
-		o.fail, o.err = fail(reasonReadError), err
+	if done, err := lu.be.ReadAt(cur, int64(lba)<<lu.shift); err != nil {
+		o.fail, o.err = lu.ioFailure(reasonReadError, err, lba, done), err
 		return o
 	}
 	want := task.DataOut[:o.wanted]
@@ -199,7 +200,7 @@ func syncCache(_ *Target, lu *LU, task *Task) outcome {
 		return outcome{fail: lbaOutOfRange}
 	}
 	if err := lu.be.Sync(); err != nil {
-		return outcome{fail: fail(reasonWriteError), err: err}
+		return outcome{fail: syncFailure(err), err: err}
 	}
 	return outcome{}
 }
@@ -332,35 +333,39 @@ func writeSame(_ *Target, lu *LU, task *Task) outcome {
 	// device server unmap whatever the data-out holds, and libiscsi checks
 	// that the range then reads as zeros (LBPRZ) even for a 0xFF block.
 	if unmapBit && lu.props.UnmapZeroes {
-		err = lu.be.Unmap(off, length)
-	} else {
-		err = lu.writePattern(block, off, length)
+		if err = lu.be.Unmap(off, length); err != nil {
+			o.fail, o.err = fail(reasonWriteError), err
+			return o
+		}
+	} else if done, err := lu.writePattern(block, off, length); err != nil {
+		o.fail, o.err = lu.ioFailure(reasonWriteError, err, lba, int(done)), err
+		return o
 	}
-	if err == nil {
-		err = lu.durable(false)
-	}
-	if err != nil {
-		o.fail, o.err = fail(reasonWriteError), err
+	if err = lu.durable(false); err != nil {
+		o.fail, o.err = syncFailure(err), err
 	}
 	return o
 }
 
 // writePattern repeats block over [off, off+length) in chunks of up to
-// 1 MiB.
-func (lu *LU) writePattern(block []byte, off, length int64) error {
+// 1 MiB and returns how many bytes it wrote.
+func (lu *LU) writePattern(block []byte, off, length int64) (int64, error) {
 	chunk := make([]byte, min(length, 1<<20))
 	for i := 0; i < len(chunk); i += len(block) {
 		copy(chunk[i:], block)
 	}
+	var done int64
 	for length > 0 {
 		c := chunk[:min(int64(len(chunk)), length)]
-		if _, err := lu.be.WriteAt(c, off); err != nil {
-			return err
+		n, err := lu.be.WriteAt(c, off)
+		done += int64(n)
+		if err != nil {
+			return done, err
 		}
 		off += int64(len(c))
 		length -= int64(len(c))
 	}
-	return nil
+	return done, nil
 }
 
 // unmap deallocates the extents of the parameter list (SBC-3 5.28).
@@ -441,20 +446,18 @@ func compareAndWrite(_ *Target, lu *LU, task *Task) outcome {
 	defer lu.writers.unlock(id)
 	cur := make([]byte, size)
 	off := int64(lba) << lu.shift
-	if _, err := lu.be.ReadAt(cur, off); err != nil {
-		o.fail, o.err = fail(reasonReadError), err
+	if done, err := lu.be.ReadAt(cur, off); err != nil {
+		o.fail, o.err = lu.ioFailure(reasonReadError, err, lba, done), err
 		return o
 	}
 	if i := firstDiff(cur, task.DataOut[:size]); i >= 0 {
 		o.fail = miscompare(uint64(i))
 		return o
 	}
-	_, err := lu.be.WriteAt(task.DataOut[size:2*size], off)
-	if err == nil {
-		err = lu.durable(flags&0x08 != 0)
-	}
-	if err != nil {
-		o.fail, o.err = fail(reasonWriteError), err
+	if done, err := lu.be.WriteAt(task.DataOut[size:2*size], off); err != nil {
+		o.fail, o.err = lu.ioFailure(reasonWriteError, err, lba, done), err
+	} else if err := lu.durable(flags&0x08 != 0); err != nil {
+		o.fail, o.err = syncFailure(err), err
 	}
 	return o
 }
@@ -483,19 +486,17 @@ func orWrite(_ *Target, lu *LU, task *Task) outcome {
 	defer lu.writers.unlock(id)
 	cur := make([]byte, size)
 	off := int64(lba) << lu.shift
-	if _, err := lu.be.ReadAt(cur, off); err != nil {
-		o.fail, o.err = fail(reasonReadError), err
+	if done, err := lu.be.ReadAt(cur, off); err != nil {
+		o.fail, o.err = lu.ioFailure(reasonReadError, err, lba, done), err
 		return o
 	}
 	for i, c := range task.DataOut[:size] {
 		cur[i] |= c
 	}
-	_, err := lu.be.WriteAt(cur, off)
-	if err == nil {
-		err = lu.durable(flags&0x08 != 0)
-	}
-	if err != nil {
-		o.fail, o.err = fail(reasonWriteError), err
+	if done, err := lu.be.WriteAt(cur, off); err != nil {
+		o.fail, o.err = lu.ioFailure(reasonWriteError, err, lba, done), err
+	} else if err := lu.durable(flags&0x08 != 0); err != nil {
+		o.fail, o.err = syncFailure(err), err
 	}
 	return o
 }

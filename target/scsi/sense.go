@@ -38,6 +38,9 @@ const (
 	reasonUnreachableCopyTarget
 	// reasonUnitAttention takes its ASC and ASCQ from failure.code.
 	reasonUnitAttention
+	// reasonSpaceAllocFailed is a write the thin backing had no space
+	// for (SBC-3 4.7.3.6).
+	reasonSpaceAllocFailed
 )
 
 var senseTable = [...]struct{ key, asc, ascq byte }{
@@ -71,6 +74,8 @@ var senseTable = [...]struct{ key, asc, ascq byte }{
 	reasonOperationInProgress:    {wscsi.SenseIllegalRequest, 0x00, 0x16},
 	reasonCopyAborted:            {senseCopyAborted, 0x00, 0x00},
 	reasonUnreachableCopyTarget:  {senseCopyAborted, 0x08, 0x04},
+	// SPACE ALLOCATION FAILED WRITE PROTECT (SBC-3 4.7.3.6).
+	reasonSpaceAllocFailed: {wscsi.SenseDataProtect, 0x27, 0x07},
 }
 
 // senseCopyAborted is the COPY ABORTED sense key (SPC-4 4.5.6).
@@ -156,7 +161,9 @@ func senseData(f failure, descriptor bool) []byte {
 	b := make([]byte, 18)
 	b[0] = 0x70
 	b[2] = e.key
-	if f.infoValid {
+	// An INFORMATION value wider than the fixed format's four bytes is
+	// left out, VALID clear (SPC-4 4.5.3).
+	if f.infoValid && f.info <= 0xffffffff {
 		b[0] |= 0x80
 		b[3], b[4], b[5], b[6] = byte(f.info>>24), byte(f.info>>16), byte(f.info>>8), byte(f.info)
 	}

@@ -19,6 +19,9 @@ type Target struct {
 	lus    map[uint64]*LU
 	// aborter is the fabric's task abort function (SetAborter).
 	aborter atomic.Pointer[Aborter]
+	// flog rate-limits the log of backend faults; clock drives it.
+	flog  faultLog
+	clock clock
 }
 
 // NewTarget returns an empty target. A nil logger discards.
@@ -29,7 +32,8 @@ func NewTarget(name string, logger *slog.Logger) *Target {
 	if testNoTAS {
 		logger.Warn("BROKEN BUILD FOR TESTS: tasks aborted by another nexus end without TASK ABORTED status", "env", "TANDEM_TEST_NO_TAS")
 	}
-	return &Target{name: name, logger: logger.With("target", name), lus: map[uint64]*LU{}}
+	return &Target{name: name, logger: logger.With("target", name), lus: map[uint64]*LU{},
+		flog: faultLog{every: FaultLogInterval}, clock: realClock}
 }
 
 // AddLU maps lu at lun.
@@ -122,12 +126,18 @@ func (t *Target) execute(lu *LU, task *Task, cmd *command, f failure) Result {
 	if f := lu.sanitizeGate(cmd); f.failed() {
 		return lu.checkCondition(f, 0)
 	}
+	start := t.clock.now()
 	o := cmd.handler(t, lu, task)
+	took := t.clock.now().Sub(start)
+	if cmd.op == wscsi.OpSanitize {
+		took = 0 // takes minutes by design (SBC-4 4.11): not a slow disk
+	}
+	t.noteFault(lu, task.LUN, cmd.name, o.fail, o.err, took)
 	if o.modeChanged {
 		lu.modeChanged(task.Nexus)
 	}
 	if o.fail.failed() {
-		if o.fail.reason == reasonReadError || o.fail.reason == reasonWriteError || o.fail.reason == reasonInternal {
+		if o.fail.reason == reasonInternal {
 			t.logger.Warn("command failed", "lun", task.LUN, "op", cmd.name, "err", o.err)
 		}
 		return lu.checkCondition(o.fail, o.wanted)

@@ -317,7 +317,7 @@ func copySegment(s xcStep, buf []byte) (uint64, error) {
 			off = s.blocks - done - n
 		}
 		b := buf[:n<<s.dst.shift]
-		if err := s.src.readAt(b, s.srcLBA+off, n); err != nil {
+		if _, err := s.src.readAt(b, s.srcLBA+off, n); err != nil {
 			return seq, err
 		}
 		id := s.dst.writers.lock(s.dstLBA+off, n)
@@ -393,7 +393,7 @@ func (t *Target) runCopy(lu *LU, task *Task, l *xcList, rec *copyRecord, o outco
 	// Durability as for WRITE: synced before GOOD when WCE is off.
 	for dst := range written {
 		if err := dst.durable(false); err != nil {
-			o.fail, o.err = fail(reasonWriteError), err
+			o.fail, o.err = syncFailure(err), err
 			return o
 		}
 	}
