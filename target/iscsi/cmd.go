@@ -383,6 +383,7 @@ func (c *conn) submit(cmd *command) {
 		cmd.task.DataIn = (*cmd.in)[:0]
 	}
 	c.inflight.Add(1)
+	c.busy.Add(1)
 	// Claim an idle worker atomically: a worker that took a job but has
 	// not yet marked itself busy must not be counted twice, or a command
 	// would queue behind a long one (a SANITIZE, a big read) while the
@@ -423,6 +424,7 @@ func (c *conn) execute(cmd *command) {
 	if !cmd.state.CompareAndSwap(taskQueued, taskExec) {
 		// Aborted while queued for a worker: never executed; a TASK
 		// ABORTED status it owes went out from abortWhere.
+		c.busy.Add(-1)
 		return
 	}
 	if cmd.failSense != nil {
@@ -432,6 +434,9 @@ func (c *conn) execute(cmd *command) {
 	} else {
 		cmd.result = c.safeExecute(&cmd.task)
 	}
+	// Done before its response is queued, so that the response opens
+	// the window again.
+	c.busy.Add(-1)
 	if c.log.Enabled(context.Background(), slog.LevelDebug) {
 		c.log.Debug("scsi command done", "itt", cmd.itt, "status", cmd.result.Status, "sense", hex.EncodeToString(cmd.result.Sense))
 	}

@@ -91,6 +91,11 @@ type conn struct {
 	workers  int // reader-owned
 	idle     atomic.Int32
 	inflight sync.WaitGroup // submitted commands until their response is queued
+	// busy counts the submitted commands that have not finished
+	// executing; it narrows the advertised CmdSN window, and maxSent
+	// (writer-owned) is the MaxCmdSN sent last.
+	busy    atomic.Int32
+	maxSent uint32
 
 	lastRecv   atomic.Int64 // unix nanos of the last PDU received
 	pingTTT    atomic.Uint32
@@ -247,6 +252,7 @@ func (c *conn) fullFeature() {
 	p := c.params
 	c.depth = c.srv.cfg.QueueDepth
 	c.expCmdSN.Store(c.sess.ExpCmdSN)
+	c.maxSent = c.sess.ExpCmdSN - 1
 	c.nexus = scsi.Nexus{Initiator: c.sess.InitiatorName, ISID: c.sess.ISID,
 		Target: c.sess.TargetName, TPGT: c.srv.cfg.PortalGroupTag}
 	c.rd.HeaderDigest, c.rd.DataDigest = p.HeaderDigest, p.DataDigest
@@ -468,9 +474,10 @@ func (c *conn) execOther(req *pdu.PDU) error {
 // fillSN sets StatSN, ExpCmdSN and MaxCmdSN of an outgoing PDU.
 func (c *conn) fillSN(b *pdu.BHS, statSN uint32) {
 	exp := c.expCmdSN.Load()
+	c.maxSent = advertisedMaxCmdSN(exp, c.depth, uint32(max(c.busy.Load(), 0)), c.maxSent)
 	b.SetStatSN(statSN)
 	b.SetExpCmdSN(exp)
-	b.SetMaxCmdSN(maxCmdSN(exp, c.depth))
+	b.SetMaxCmdSN(c.maxSent)
 }
 
 // writer owns the socket's write side. It batches: PDUs go into a

@@ -31,6 +31,23 @@ type TASReporter interface {
 	TaskAbortedStatus(lun uint64) bool
 }
 
+// ReadOnlyReporter is implemented by an Executor (*scsi.Target) that
+// says which commands cannot change the medium or the LU (reads,
+// inquiries). Task management does not wait for such a task to leave the
+// backend before it answers: the abort is complete once the task can no
+// longer touch the medium, which a read never does, so a disk that takes
+// seconds per read delays no ABORT TASK or LUN RESET. An Executor without
+// it has every executing task waited for.
+type ReadOnlyReporter interface {
+	ReadOnly(cdb []byte) bool
+}
+
+// readOnly reports whether cmd, executing, need not be waited for.
+func (c *conn) readOnly(cmd *command) bool {
+	r, ok := c.exec.(ReadOnlyReporter)
+	return ok && r.ReadOnly(cmd.task.CDB)
+}
+
 type noTaskManager struct{}
 
 func (noTaskManager) Reset(uint64, tscsi.ResetKind, *tscsi.Nexus)       {}

@@ -86,25 +86,30 @@ func (c *conn) abortWhere(match, status func(cmd *command) bool) (n int, executi
 			}
 			if s&taskAborted != 0 {
 				// Aborted by someone else; wait for it all the same.
-				if abortedWhile(s, taskExec) && cmd.task.CDB[0] != opSanitize {
+				if abortedWhile(s, taskExec) && cmd.task.CDB[0] != opSanitize && !c.readOnly(cmd) {
 					executing = append(executing, cmd)
 				}
 				break
 			}
+			// An executing read is answered now, not waited for: its
+			// response is suppressed when it leaves the backend, and any
+			// TASK ABORTED status it owes goes out at once.
+			quiet := s == taskExec && c.readOnly(cmd)
+			wantStatus := status != nil && status(cmd)
 			flags := taskAborted
-			if status != nil && status(cmd) {
+			if wantStatus && !quiet {
 				flags |= taskAbortStatus
 			}
 			if !cmd.state.CompareAndSwap(s, s|flags) {
 				continue
 			}
 			n++
-			if s == taskExec && cmd.task.CDB[0] != opSanitize {
+			if s == taskExec && cmd.task.CDB[0] != opSanitize && !quiet {
 				executing = append(executing, cmd)
 				break
 			}
 			delete(c.tasks, itt)
-			if flags&taskAbortStatus != 0 && s != taskExec {
+			if wantStatus && (s != taskExec || quiet) {
 				answer = append(answer, cmd)
 			}
 			break

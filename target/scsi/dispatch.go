@@ -165,6 +165,16 @@ func init() {
 
 // lookup finds the descriptor of a CDB. An unknown service action of a
 // known opcode is INVALID FIELD IN CDB at byte 1 (SPC-4 4.2.5.1).
+// ReadOnly reports whether cdb names a command that cannot change the
+// medium or the LU's state (no reservation class of write, SPC-4 5.9.1):
+// the fabric need not wait for such a task to leave the backend before it
+// answers a task management function that aborts it. Unknown commands
+// are not read-only.
+func (t *Target) ReadOnly(cdb []byte) bool {
+	c, f := lookup(cdb)
+	return c != nil && !f.failed() && c.access != accessWrite
+}
+
 func lookup(cdb []byte) (*command, failure) {
 	if len(cdb) == 0 {
 		return nil, fail(reasonInvalidOpcode)
