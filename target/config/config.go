@@ -147,6 +147,10 @@ type LUN struct {
 	// memory so that a power cut (admin API power-cut) loses them; for
 	// labs, regular files only.
 	Cache string `mapstructure:"cache" yaml:"cache,omitempty"`
+	// Faults puts the LU on a fault-injecting backstore (backstore.Faulty)
+	// whose faults (EIO, ENOSPC, delays over a range) the lab API sets at
+	// run time; it starts healthy. For labs and tests only.
+	Faults bool `mapstructure:"faults" yaml:"faults,omitempty"`
 }
 
 // CacheVolatile is the LUN cache mode of a lab's lossy storage

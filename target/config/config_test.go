@@ -288,14 +288,16 @@ func TestLoadLabKeys(t *testing.T) {
 	dir := t.TempDir()
 	cfg, err := load(t, dir, `targets:
   - name: iqn.2024-01.com.example:a
-    luns: [{id: 0, path: lun0.img, size: 1MiB, cache: volatile, audit: lun0.audit}]
+    luns: [{id: 0, path: lun0.img, size: 1MiB, cache: volatile, audit: lun0.audit, faults: true}]
 `)
 	require.NoError(t, err)
 	l := cfg.Targets[0].LUNs[0]
 	assert.Equal(t, CacheVolatile, l.Cache)
+	assert.True(t, l.Faults)
 	assert.Equal(t, filepath.Join(dir, "lun0.audit"), l.Audit, "relative to the config file")
 	b, err := cfg.Marshal()
 	require.NoError(t, err)
 	assert.Contains(t, string(b), "cache: volatile")
+	assert.Contains(t, string(b), "faults: true")
 	assert.Contains(t, string(b), "audit: "+filepath.Join(dir, "lun0.audit"))
 }

@@ -84,6 +84,9 @@ func (l LUN) describe() string {
 	if l.Cache != "" {
 		s += " cache=" + l.Cache
 	}
+	if l.Faults {
+		s += " faults=true"
+	}
 	if l.Wait != 0 {
 		s += " wait=" + l.Wait.String()
 	}
