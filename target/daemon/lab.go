@@ -7,15 +7,19 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/tandem-ha/tandem/target/admin"
 	"github.com/tandem-ha/tandem/target/backstore"
+	"github.com/tandem-ha/tandem/target/scsi"
 )
 
 // The lab endpoints sit beside the admin API on the same socket:
 //
 //	POST /v1/targets/{name}/luns/{id}/power-cut  body PowerCut, reply backstore.CutReport
 //	GET  /v1/targets/{name}/luns/{id}/audit      reply AuditStatus
+//	GET  /v1/targets/{name}/luns/{id}/faults     reply FaultStatus
+//	PUT  /v1/targets/{name}/luns/{id}/faults     body Faults, reply FaultStatus
 
 // PowerCut is the body of POST .../power-cut; an empty body is a drop.
 type PowerCut struct {
@@ -30,6 +34,30 @@ type AuditStatus struct {
 	Path     string `json:"path"`
 	Appended uint64 `json:"appended"`
 	Dropped  uint64 `json:"dropped"`
+}
+
+// FaultSpec is one injected fault (backstore.Fault) as the lab API takes
+// it: Delay is a Go duration ("2s").
+type FaultSpec struct {
+	Op    string `json:"op,omitempty"`
+	Off   int64  `json:"off,omitempty"`
+	Len   int64  `json:"len,omitempty"`
+	Err   string `json:"err,omitempty"`
+	Delay string `json:"delay,omitempty"`
+}
+
+// Faults is the body of PUT .../faults: the faults in effect from now on
+// on a LUN with faults: true; an empty list heals it.
+type Faults struct {
+	Faults []FaultSpec `json:"faults"`
+}
+
+// FaultStatus is the reply of GET and PUT .../faults: the faults in
+// effect (none on a LUN without faults: true) and the LU's fault
+// counters, which every LUN has.
+type FaultStatus struct {
+	Faults []FaultSpec     `json:"faults"`
+	Stats  scsi.FaultStats `json:"stats"`
 }
 
 // NewAPIHandler is the admin API (admin.NewHandler) plus the lab
@@ -62,6 +90,38 @@ func NewAPIHandler(m *Manager, logger *slog.Logger) http.Handler {
 		logger.Warn("power cut", "target", r.PathValue("name"), "lun", id, "mode", body.Mode, "seed", body.Seed,
 			"pending", rep.Pending, "persisted", rep.Persisted, "torn", rep.Torn)
 		reply(w, http.StatusOK, rep)
+	})
+	mux.HandleFunc("GET /v1/targets/{name}/luns/{id}/faults", func(w http.ResponseWriter, r *http.Request) {
+		id, ok := lunParam(w, r)
+		if !ok {
+			return
+		}
+		st, err := m.FaultStatus(r.PathValue("name"), id)
+		if err != nil {
+			replyErr(w, err)
+			return
+		}
+		reply(w, http.StatusOK, st)
+	})
+	mux.HandleFunc("PUT /v1/targets/{name}/luns/{id}/faults", func(w http.ResponseWriter, r *http.Request) {
+		id, ok := lunParam(w, r)
+		if !ok {
+			return
+		}
+		var body Faults
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			reply(w, http.StatusBadRequest, map[string]string{"error": "bad json body: " + err.Error()})
+			return
+		}
+		st, err := m.SetFaults(r.PathValue("name"), id, body.Faults)
+		if err != nil {
+			replyErr(w, err)
+			return
+		}
+		logger.Warn("lab faults set", "target", r.PathValue("name"), "lun", id, "faults", len(body.Faults))
+		reply(w, http.StatusOK, st)
 	})
 	mux.HandleFunc("GET /v1/targets/{name}/luns/{id}/audit", func(w http.ResponseWriter, r *http.Request) {
 		id, ok := lunParam(w, r)
@@ -107,6 +167,51 @@ func (m *Manager) AuditStatus(target string, id uint64) (AuditStatus, error) {
 	}
 	st := l.audit.Stats()
 	return AuditStatus{Path: l.cfg.Audit, Appended: st.Appended, Dropped: st.Dropped}, nil
+}
+
+// SetFaults replaces the injected faults of a LUN served with faults:
+// true.
+func (m *Manager) SetFaults(target string, id uint64, specs []FaultSpec) (FaultStatus, error) {
+	l, err := m.lun(target, id)
+	if err != nil {
+		return FaultStatus{}, err
+	}
+	if l.faulty == nil {
+		return FaultStatus{}, fmt.Errorf("%w: lun %d of %s injects no faults: set faults: true on it", admin.ErrConflict, id, target)
+	}
+	faults := make([]backstore.Fault, 0, len(specs))
+	for i, s := range specs {
+		f := backstore.Fault{Op: s.Op, Off: s.Off, Len: s.Len, Err: s.Err}
+		if s.Delay != "" {
+			if f.Delay, err = time.ParseDuration(s.Delay); err != nil {
+				return FaultStatus{}, fmt.Errorf("%w: fault %d: delay %q: %w (write it as 2s or 500ms)", admin.ErrInvalid, i, s.Delay, err)
+			}
+		}
+		faults = append(faults, f)
+	}
+	if err := l.faulty.SetFaults(faults); err != nil {
+		return FaultStatus{}, fmt.Errorf("%w: %w", admin.ErrInvalid, err)
+	}
+	return m.FaultStatus(target, id)
+}
+
+// FaultStatus reports a LUN's injected faults and fault counters.
+func (m *Manager) FaultStatus(target string, id uint64) (FaultStatus, error) {
+	l, err := m.lun(target, id)
+	if err != nil {
+		return FaultStatus{}, err
+	}
+	st := FaultStatus{Faults: []FaultSpec{}, Stats: l.lu.FaultStats()}
+	if l.faulty != nil {
+		for _, f := range l.faulty.Faults() {
+			s := FaultSpec{Op: f.Op, Off: f.Off, Len: f.Len, Err: f.Err}
+			if f.Delay > 0 {
+				s.Delay = f.Delay.String()
+			}
+			st.Faults = append(st.Faults, s)
+		}
+	}
+	return st, nil
 }
 
 func (m *Manager) lun(target string, id uint64) (*managedLUN, error) {

@@ -84,6 +84,8 @@ type managedLUN struct {
 	// cache is the volatile cache under the LU when cfg.Cache is
 	// volatile (the power-cut target).
 	cache *backstore.Volatile
+	// faulty injects the lab's faults when cfg.Faults is set.
+	faulty *backstore.Faulty
 }
 
 // close closes the LU, then its audit stream.
@@ -293,6 +295,10 @@ func (m *Manager) tryOpen(ctx context.Context, l config.LUN, opts backstore.Opti
 	}
 	ml.be = be
 	ml.cache, _ = be.(*backstore.Volatile)
+	if l.Faults {
+		ml.faulty = backstore.NewFaulty(be, nil)
+		ml.be = ml.faulty.Backend()
+	}
 	return ml, nil
 }
 
