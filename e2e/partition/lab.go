@@ -136,6 +136,9 @@ type Options struct {
 	PlainEvery int
 	// LogLevel of the agents (default info).
 	LogLevel string
+	// AgentEnv and AgentArgs are added to the agents' environment and
+	// command line (pairlab.Options).
+	AgentEnv, AgentArgs []string
 }
 
 // Lab is a running lab.
@@ -158,6 +161,7 @@ func New(opt Options) (_ *Lab, err error) {
 		Timing:     config.Timing{Keepalive: opt.Timing.Keepalive, DeadTime: opt.Timing.DeadTime, InitDead: opt.Timing.InitDead},
 		AgentGrace: 8 * time.Second,
 		Extend:     storage,
+		AgentEnv:   opt.AgentEnv, AgentArgs: opt.AgentArgs,
 	})
 	if err != nil {
 		return nil, err
@@ -327,6 +331,15 @@ func (l *Lab) StartTarget() error {
 // KillTarget kills tandem-target with SIGKILL (a crash: nothing flushed
 // beyond what it already acknowledged).
 func (l *Lab) KillTarget() { _ = l.storage.Kill("target") }
+
+// TargetPID is tandem-target's PID, 0 when none was started (the soak
+// samples its /proc entry).
+func (l *Lab) TargetPID() int {
+	if p := l.storage.Proc("target"); p != nil {
+		return p.PID()
+	}
+	return 0
+}
 
 // StopTarget stops tandem-target with SIGTERM, so that it closes the
 // audit streams whole (SIGKILL after 5 s).

@@ -65,6 +65,10 @@ type Options struct {
 	AgentGrace time.Duration
 	// Extend adds a lab's own namespaces and links to the topology.
 	Extend func(*netlab.Topology)
+	// AgentEnv (NAME=value) and AgentArgs are added to the agent's
+	// environment and command line (GOGC=10, --no-realtime in the timing
+	// chaos lab); env execs the agent, so the PID stays the agent's.
+	AgentEnv, AgentArgs []string
 }
 
 // Role of the agent process in a node.
@@ -217,7 +221,11 @@ func (p *Pair) WriteConfigs(cfg func(i int) config.Config) error {
 
 // StartAgent starts node i's agent in its namespace (appending to its log).
 func (p *Pair) StartAgent(i int) error {
-	_, err := p.nodes[i].Start(agentRole, p.opt.AgentGrace, p.AgentLog(i), p.opt.AgentBin, "--config", p.ConfigFile(i))
+	bin, args := p.opt.AgentBin, append([]string{"--config", p.ConfigFile(i)}, p.opt.AgentArgs...)
+	if len(p.opt.AgentEnv) > 0 {
+		bin, args = "env", append(append(append([]string{}, p.opt.AgentEnv...), bin), args...)
+	}
+	_, err := p.nodes[i].Start(agentRole, p.opt.AgentGrace, p.AgentLog(i), bin, args...)
 	return err
 }
 
