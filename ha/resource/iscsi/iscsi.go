@@ -230,27 +230,52 @@ func (r *ISCSI) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("iscsi %s: %w", r.name, err)
 	}
-	if s, ok, err := r.cfg.Client.Session(ctx, r.cfg.Target); err == nil && ok && s.LoggedIn() {
-		r.log.Info("session already logged in", "sid", s.SID, "target", r.cfg.Target.Target)
-	}
-	dev, err := r.cfg.Client.Attach(ctx, iscsiadm.Setup{
-		Target: r.cfg.Target, LUN: r.cfg.LUN, Discover: r.cfg.Discover,
-		DiscoveryAuth: disc, Auth: sess, ReplacementTimeout: r.cfg.ReplacementTimeout,
-	})
-	if err != nil {
-		return fmt.Errorf("iscsi %s: %w", r.name, err)
+	// Fast path: the standby keeps its session logged in, so a takeover
+	// only resolves the device; discovery and login again would cost
+	// seconds (and discovery resets the node record's CHAP settings).
+	dev, sid, ok := r.loggedIn(ctx)
+	if ok {
+		r.log.Info("session already logged in", "sid", sid, "device", dev, "target", r.cfg.Target.Target)
+	} else {
+		dev, err = r.cfg.Client.Attach(ctx, iscsiadm.Setup{
+			Target: r.cfg.Target, LUN: r.cfg.LUN, Discover: r.cfg.Discover,
+			DiscoveryAuth: disc, Auth: sess, ReplacementTimeout: r.cfg.ReplacementTimeout,
+		})
+		if err != nil {
+			return fmt.Errorf("iscsi %s: %w", r.name, err)
+		}
+		if s, ok, err := r.cfg.Client.Session(ctx, r.cfg.Target); err == nil && ok {
+			sid = s.SID
+		}
 	}
 	resource.EnvFrom(ctx).Set(r.DeviceKey(), dev)
 	r.mu.Lock()
 	r.dev = dev
 	r.mu.Unlock()
 	r.log.Info("iscsi device attached", "device", dev, "target", r.cfg.Target.Target, "portal", r.cfg.Target.Portal, "lun", r.cfg.LUN)
-	s, ok, err := r.cfg.Client.Session(ctx, r.cfg.Target)
-	sid := ""
-	if err == nil && ok {
-		sid = s.SID
-	}
 	return r.register(ctx, dev, sid, true)
+}
+
+// loggedIn returns the LUN's device and the session's SID when a session
+// to the target is logged in and the device node exists (the by-path link
+// when udev made one, as WaitDevice).
+func (r *ISCSI) loggedIn(ctx context.Context) (dev, sid string, ok bool) {
+	s, found, err := r.cfg.Client.Session(ctx, r.cfg.Target)
+	if err != nil || !found || !s.LoggedIn() {
+		return "", "", false
+	}
+	if by := r.cfg.Client.ByPath(r.cfg.Target, r.cfg.LUN); fileExists(by) {
+		return by, s.SID, true
+	}
+	d, found := s.Disk(r.cfg.LUN)
+	if !found || d.Name == "" {
+		return "", "", false
+	}
+	dev = filepath.Join(r.cfg.Client.DevDir, d.Name)
+	if !fileExists(dev) {
+		return "", "", false
+	}
+	return dev, s.SID, true
 }
 
 // register runs the entitlement decision on the session's device and

@@ -216,3 +216,38 @@ func TestNeverRegistersWhenFenced(t *testing.T) {
 		assert.NotEqual(t, byte(0x5f), c[0], "no PERSISTENT RESERVE OUT at all")
 	}
 }
+
+// A takeover on the standby finds its session logged in: Start only lists
+// the session and resolves the device, no discovery, node update or login.
+func TestStartOnLoggedInSessionOnlyResolvesDevice(t *testing.T) {
+	l := newLab(t)
+	r := l.build(t, l.spec(t, map[string]string{"pr_key": "0xa1"}))
+	require.NoError(t, r.Start(l.ctx))
+	before := len(l.fake.State(t).Calls)
+	l.disk.MyKey = 0
+
+	require.NoError(t, r.Start(l.ctx))
+	calls := l.fake.State(t).Calls[before:]
+	require.NotEmpty(t, calls)
+	for _, c := range calls {
+		assert.Equal(t, []string{"-m", "session", "-P", "3"}, c, "only the session listing")
+	}
+	dev, ok := l.env.Get("disk.device")
+	require.True(t, ok)
+	assert.Equal(t, filepath.Join(l.fake.DevDir, "sda"), dev)
+	assert.Equal(t, uint64(ourKey), l.disk.MyKey, "the key is still registered at start")
+
+	// Logged in but the device node is gone: the full attach runs again.
+	require.NoError(t, os.Remove(filepath.Join(l.fake.DevDir, "sda")))
+	before = len(l.fake.State(t).Calls)
+	// The fake makes no device for an existing session, so the device
+	// wait ends at this deadline; only the login call matters here.
+	ctx, cancel := context.WithTimeout(l.ctx, 5*time.Second)
+	defer cancel()
+	_ = r.Start(ctx)
+	var login bool
+	for _, c := range l.fake.State(t).Calls[before:] {
+		login = login || strings.Contains(strings.Join(c, " "), "--login")
+	}
+	assert.True(t, login, "no device: Start logs in again")
+}
