@@ -95,8 +95,11 @@ type Config struct {
 	// (the storage-fenced marker, cleared by tandemctl rejoin). Created
 	// (0700) when first written.
 	StateDir string `mapstructure:"state_dir"`
-	// MetricsAddress is the Prometheus listener (e.g. 127.0.0.1:9464);
-	// empty turns metrics off.
+	// MetricsAddress is the Prometheus listener, DefaultMetricsAddress
+	// (loopback only: the metrics show the cluster's layout) unless set;
+	// "off" or "" turns metrics off. A port that cannot be bound is
+	// logged and the agent runs on without metrics: they are not worth
+	// an outage.
 	MetricsAddress string `mapstructure:"metrics_address"`
 	// SelfFence is what the node does to itself when a resource cannot be
 	// stopped (it must not keep running while the peer takes over).
@@ -204,11 +207,20 @@ func DefaultConfig() Config {
 		Failback:       Failback{AutoFailback: false}, // moving back costs a second outage
 		ControlSocket:  "/run/tandem/agent.sock",
 		StateDir:       "/var/lib/tandem",
-		MetricsAddress: "", // off; e.g. 127.0.0.1:9464
+		MetricsAddress: DefaultMetricsAddress,
 		SelfFence:      SelfFence{Action: FenceReboot},
 		Log:            Log{Level: "info", Format: "text"},
 	}
 }
+
+// DefaultMetricsAddress is where Prometheus scrapes the agent by default:
+// the loopback address, so only this host (or a local exporter/agent that
+// forwards) reads it. 9464 is the port of the metrics examples in the
+// README.
+const DefaultMetricsAddress = "127.0.0.1:9464"
+
+// MetricsEnabled reports whether the agent serves metrics.
+func (c *Config) MetricsEnabled() bool { return c.MetricsAddress != "" && c.MetricsAddress != "off" }
 
 // Options override file values (command-line flags).
 type Options struct {
@@ -246,7 +258,7 @@ func Parse(data []byte, opt Options) (*Config, error) {
 		if e := explainDecode(err); e != err {
 			return nil, e
 		}
-		return nil, fmt.Errorf("decode: %w (check key names against the documentation of ha/config)", err)
+		return nil, fmt.Errorf("decode: %w (compare the key names with the sample agent.yaml installed with the package, or man tandem-agent)", err)
 	}
 	if err := restoreNodeKeys(data, &cfg); err != nil {
 		return nil, err
@@ -327,9 +339,9 @@ func (c *Config) resolve() error {
 	if c.ControlSocket == "" {
 		return errors.New("control_socket: empty: set a path such as /run/tandem/agent.sock")
 	}
-	if c.MetricsAddress != "" {
+	if c.MetricsEnabled() {
 		if _, err := netip.ParseAddrPort(c.MetricsAddress); err != nil {
-			return fmt.Errorf("metrics_address: %q: %v: use IP:PORT such as 127.0.0.1:9464, or empty for off", c.MetricsAddress, err)
+			return fmt.Errorf("metrics_address: %q: %v: use IP:PORT such as "+DefaultMetricsAddress+", or off", c.MetricsAddress, err)
 		}
 	}
 	switch c.SelfFence.Action {

@@ -23,7 +23,7 @@ func (dummy) Stop(context.Context) error                       { return nil }
 func (dummy) Monitor(context.Context) (resource.Status, error) { return resource.StatusRunning, nil }
 
 func init() {
-	resource.Register("configtest", func(s resource.Spec, _ *slog.Logger) (resource.Resource, error) {
+	resource.Register("configtest", []resource.Param{{Key: "bad"}, {Key: "flag"}, {Key: "num"}, {Key: "empty"}, {Key: "space"}}, func(s resource.Spec, _ *slog.Logger) (resource.Resource, error) {
 		if s.Params["bad"] != "" {
 			return nil, s.Err("params.bad", "is set", "remove it")
 		}

@@ -30,7 +30,24 @@ const (
 	NodeKey    = "agent.node"
 )
 
-func init() { resource.Register(Type, New) }
+func init() { resource.Register(Type, Params, New) }
+
+// Params is the fence type's parameter table.
+var Params = []resource.Param{
+	{Key: "type", Required: true, Example: TypeSCSIPR, Doc: "the fence method; only " + TypeSCSIPR},
+	{Key: "devices", Example: "${disk.device}", Doc: "kernel block devices, comma separated (or portal, target and luns)"},
+	{Key: "portal", Example: "10.200.0.1:3260", Doc: "native session: the target's portal"},
+	{Key: "target", Example: "iqn.2026-11.io.tandem:disk", Doc: "native session: the target's IQN"},
+	{Key: "luns", Example: "0", Doc: "native session: LUN numbers, comma separated (default 0)"},
+	{Key: "initiator_name", Example: "iqn.2026-11.io.tandem:node1", Doc: "native session: this node's initiator name"},
+	{Key: "user", Example: "node1", Doc: "native session: CHAP user (with secret_file)"},
+	{Key: "secret_file", Example: "/etc/tandem/chap.secret", Doc: "native session: file holding the CHAP secret, mode 0600"},
+	{Key: "mutual_user", Example: "target", Doc: "native session: mutual CHAP user (with mutual_secret_file)"},
+	{Key: "mutual_secret_file", Example: "/etc/tandem/chap-mutual.secret", Doc: "native session: the target's CHAP secret file"},
+	{Key: "cluster", Example: "prod", Doc: "override of the cluster name the key derives from"},
+	{Key: "node", Example: "node1", Doc: "override of the node name the key derives from"},
+	{Key: "key", Example: "0x7a3d0001", Doc: "override of the reservation key (default derived from cluster and node)"},
+}
 
 // Config describes one fence resource.
 type Config struct {
@@ -76,7 +93,7 @@ type Fence struct {
 // initiator_name, cluster, node and key (overrides, normally derived).
 func New(spec resource.Spec, log *slog.Logger) (resource.Resource, error) {
 	p := resource.NewParams(spec)
-	if t := p.Required("type", TypeSCSIPR); t != "" && t != TypeSCSIPR {
+	if t := p.Required("type"); t != "" && t != TypeSCSIPR {
 		p.Fail("type", fmt.Sprintf("%q is not a fence method", t), "set type: "+TypeSCSIPR)
 	}
 	cfg := Config{

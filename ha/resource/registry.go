@@ -3,6 +3,7 @@ package resource
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -12,20 +13,33 @@ import (
 // the package documentation): Validate calls it with a nil logger.
 type Factory func(Spec, *slog.Logger) (Resource, error)
 
+type entry struct {
+	f      Factory
+	params []Param
+}
+
 var registry = struct {
 	sync.RWMutex
-	m map[string]Factory
-}{m: map[string]Factory{}}
+	m map[string]entry
+}{m: map[string]entry{}}
 
-// Register makes a resource type available to Build. Implementations call it
-// from init; registering a type twice panics, as it is a programming error.
-func Register(typ string, f func(Spec, *slog.Logger) (Resource, error)) {
+// Register makes a resource type available to Build, with its parameter
+// table (the only keys its specs may set). Implementations call it from
+// init; registering a type twice panics, as it is a programming error.
+func Register(typ string, params []Param, f func(Spec, *slog.Logger) (Resource, error)) {
 	registry.Lock()
 	defer registry.Unlock()
 	if _, dup := registry.m[typ]; dup {
 		panic("resource: type " + typ + " registered twice")
 	}
-	registry.m[typ] = f
+	registry.m[typ] = entry{f: f, params: slices.Clone(params)}
+}
+
+// ParamTable returns the parameter table of typ (nil for an unknown type).
+func ParamTable(typ string) []Param {
+	registry.RLock()
+	defer registry.RUnlock()
+	return slices.Clone(registry.m[typ].params)
 }
 
 // Types lists the registered resource types, sorted.
@@ -43,7 +57,7 @@ func Types() []string {
 func lookup(typ string) Factory {
 	registry.RLock()
 	defer registry.RUnlock()
-	return registry.m[typ]
+	return registry.m[typ].f
 }
 
 // Build validates s and turns it into a Resource of type s.Type. A nil log
@@ -97,7 +111,7 @@ func (s Spec) validateCommon() error {
 			return s.Err(d.key, "is negative", "use 0 for the default or a positive value")
 		}
 	}
-	return nil
+	return s.checkParams()
 }
 
 // SpecError is a configuration error in one resource's Spec.

@@ -19,9 +19,10 @@ func (fake) Stop(context.Context) error              { return nil }
 func (fake) Monitor(context.Context) (Status, error) { return StatusRunning, nil }
 
 func init() {
-	Register("fake", func(s Spec, _ *slog.Logger) (Resource, error) {
+	Register("fake", []Param{{Key: "must", Required: true, Example: "x"}, {Key: "n"}, {Key: "d"}, {Key: "opt"}, {Key: "shared_mount"}}, func(s Spec, _ *slog.Logger) (Resource, error) {
 		p := NewParams(s)
-		p.Required("must", "x")
+		p.Required("must")
+		p.String("shared_mount", "")
 		p.Int("n", 3)
 		p.Duration("d", time.Second)
 		p.String("opt", "")
@@ -60,7 +61,9 @@ func TestBuildAndValidate(t *testing.T) {
 		{"missing param", Spec{Name: "a", Type: "fake"}, "params.must is missing; set it, e.g. must: x"},
 		{"bad int", Spec{Name: "a", Type: "fake", Params: map[string]string{"must": "1", "n": "x"}}, `params.n "x" is not a non-negative integer`},
 		{"bad duration", Spec{Name: "a", Type: "fake", Params: map[string]string{"must": "1", "d": "5"}}, `params.d "5" is not a positive duration; write it with a unit, e.g. 1s`},
-		{"unknown param", Spec{Name: "a", Type: "fake", Params: map[string]string{"must": "1", "mustt": "1"}}, "params.mustt is not a fake parameter; remove it or fix its spelling (known: d, must, n, opt)"},
+		{"unknown param", Spec{Name: "a", Type: "fake", Params: map[string]string{"must": "1", "mustt": "1"}}, "params.mustt is not a fake parameter; did you mean must? (remove it or fix its spelling); fake takes: must, n, d, opt, shared_mount"},
+		{"misspelt param", Spec{Name: "a", Type: "fake", Params: map[string]string{"must": "1", "sharedmount": "/x"}}, "params.sharedmount is not a fake parameter; did you mean shared_mount?"},
+		{"unlike any param", Spec{Name: "a", Type: "fake", Params: map[string]string{"must": "1", "colour": "red"}}, "params.colour is not a fake parameter; remove it or fix its spelling; fake takes:"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			err := tc.spec.Validate()
@@ -75,7 +78,7 @@ func TestBuildAndValidate(t *testing.T) {
 }
 
 func TestRegisterTwicePanics(t *testing.T) {
-	assert.Panics(t, func() { Register("fake", nil) })
+	assert.Panics(t, func() { Register("fake", nil, nil) })
 }
 
 func TestWithDefaults(t *testing.T) {
@@ -87,4 +90,26 @@ func TestWithDefaults(t *testing.T) {
 	var custom Spec
 	custom.Monitor.Interval = time.Second
 	assert.Equal(t, time.Second, custom.WithDefaults().Monitor.Interval)
+}
+
+// TestReadingAKeyOutsideTheTablePanics: the table is the one list; a
+// factory cannot quietly accept a key the table does not name.
+func TestReadingAKeyOutsideTheTablePanics(t *testing.T) {
+	p := NewParams(Spec{Type: "fake", Name: "a"})
+	assert.NotPanics(t, func() { p.String("opt", "") })
+	assert.Panics(t, func() { p.String("nope", "") })
+}
+
+func TestNearest(t *testing.T) {
+	known := []string{"address", "interface", "arp_count", "arp_interval"}
+	for _, tc := range []struct{ desc, in, want string }{
+		{"missing underscore", "arpcount", "arp_count"},
+		{"one letter", "adress", "address"},
+		{"swapped letters", "arp_cuont", "arp_count"},
+		{"case", "Interface", "interface"},
+		{"unrelated", "colour", ""},
+		{"too far for a short key", "abc", ""},
+	} {
+		t.Run(tc.desc, func(t *testing.T) { assert.Equal(t, tc.want, nearest(tc.in, known)) })
+	}
 }

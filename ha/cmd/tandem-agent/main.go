@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,7 +46,10 @@ func main() {
 				return err
 			}
 			if check {
-				fmt.Fprintf(cmd.OutOrStdout(), "config %s is valid: node %s, peer %s, %d links, %d resources\n",
+				if err := checkResources(cmd.Context(), cfg); err != nil {
+					return fmt.Errorf("config %s: %w", path, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "config %s is valid: node %s, peer %s, %d links, %d resources checked on this host\n",
 					path, cfg.Node, cfg.Peer, len(cfg.Links), len(cfg.Resources))
 				return nil
 			}
@@ -55,10 +59,10 @@ func main() {
 	f := c.Flags()
 	f.StringVar(&path, "config", config.DefaultPath, "configuration file")
 	f.StringVar(&node, "node", "", "this node's name (default: the config's node, else the host name)")
-	f.BoolVar(&check, "check", false, "validate the configuration and exit")
+	f.BoolVar(&check, "check", false, "validate the configuration and each resource's host checks (no side effect), then exit")
 	f.BoolVar(&noGuard, "no-guard", false, "do not start the guard that releases the group if the agent dies")
 	f.BoolVar(&noRealtime, "no-realtime", false, "run the heartbeat threads at normal priority and do not lock memory (by default SCHED_RR and mlockall where permitted)")
-	c.AddCommand(guardCommand())
+	c.AddCommand(guardCommand(), paramsCommand())
 	clidoc.Attach(c) // --version; man pages and completions for make dist
 	if err := c.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "tandem-agent:", err)
@@ -67,9 +71,25 @@ func main() {
 }
 
 func run(cfg *config.Config, path, node string, guard, realtime bool) error {
-	log := newLogger(cfg.Log)
+	level := new(slog.LevelVar)
+	log := newLeveledLogger(cfg.Log, level)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// SIGHUP's default action kills the process, and with it the group
+	// (the guard releases it): catch it from the first moment.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload(cfg, path, node, level, log)
+			}
+		}
+	}()
 
 	var a *agent.Agent
 	m := metrics.New(func() control.Status { return a.Status() })
@@ -88,18 +108,22 @@ func run(cfg *config.Config, path, node string, guard, realtime bool) error {
 			log.Error("control socket", "err", err)
 		}
 	}()
-	if cfg.MetricsAddress != "" {
-		ln, err := net.Listen("tcp", cfg.MetricsAddress)
-		if err != nil {
-			return fmt.Errorf("metrics_address %s: %w", cfg.MetricsAddress, err)
+	if cfg.MetricsEnabled() {
+		// Metrics are not worth an outage: a taken port is logged and the
+		// agent runs on without them.
+		if ln, err := net.Listen("tcp", cfg.MetricsAddress); err != nil {
+			log.Error("metrics off: cannot listen (free the port, or set metrics_address to another IP:PORT or off)",
+				"address", cfg.MetricsAddress, "err", err)
+		} else {
+			hs := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second}
+			go func() {
+				if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					log.Error("metrics", "err", err)
+				}
+			}()
+			defer hs.Close()
+			log.Info("metrics listening", "address", ln.Addr().String())
 		}
-		hs := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("metrics", "err", err)
-			}
-		}()
-		defer hs.Close()
 	}
 	sdnotify.Ready(log) // Type=notify: active once the control socket and metrics listen
 	// The guard starts last: from here on this agent may hold resources.
@@ -115,10 +139,38 @@ func run(cfg *config.Config, path, node string, guard, realtime bool) error {
 	return a.Run(ctx)
 }
 
+// reload is SIGHUP: re-read the file, apply what is safe live (the log
+// level, config.Reload), log what needs a restart. A file that no longer
+// loads changes nothing. It never stops the agent.
+func reload(cfg *config.Config, path, node string, level *slog.LevelVar, log *slog.Logger) {
+	file, err := config.Load(path, config.Options{Node: node})
+	if err != nil {
+		log.Error("SIGHUP: config not reloaded, the running one stays", "err", err)
+		return
+	}
+	lvl, restart := config.Reload(cfg, file)
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(lvl)); err == nil && l != level.Level() {
+		level.Set(l)
+		log.Warn("SIGHUP: log level applied", "level", lvl)
+	}
+	if len(restart) > 0 {
+		log.Warn("SIGHUP: "+config.RestartAdvice(restart), "keys", strings.Join(restart, ","))
+		return
+	}
+	log.Info("SIGHUP: config reloaded", "path", path)
+}
+
 func newLogger(c config.Log) *slog.Logger {
+	var lvl slog.LevelVar
+	return newLeveledLogger(c, &lvl)
+}
+
+func newLeveledLogger(c config.Log, level *slog.LevelVar) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: lvl}
+	level.Set(lvl)
+	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}

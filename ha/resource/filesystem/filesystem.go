@@ -25,7 +25,16 @@ import (
 // Type is the Spec.Type of this package.
 const Type = "filesystem"
 
-func init() { resource.Register(Type, New) }
+func init() { resource.Register(Type, Params, New) }
+
+// Params is the filesystem type's parameter table.
+var Params = []resource.Param{
+	{Key: "device", Required: true, Example: "/dev/vg0/data", Doc: "the block device, or ${disk.device} from an iscsi resource"},
+	{Key: "directory", Required: true, Example: "/srv/data", Doc: "the mount point (absolute, not /)"},
+	{Key: "fstype", Required: true, Example: "ext4", Doc: "the filesystem type"},
+	{Key: "options", Example: "noatime", Doc: "mount options, comma separated"},
+	{Key: "fsck", Example: "e2fsck -p", Doc: "the check run before mounting; none disables it (default e2fsck -p for ext2/3/4)"},
+}
 
 // ErrBusy is returned (wrapped) by Stop when the mount is in use; the agent
 // then calls ForceStop.
@@ -70,9 +79,9 @@ type FS struct {
 func New(spec resource.Spec, log *slog.Logger) (resource.Resource, error) {
 	p := resource.NewParams(spec)
 	cfg := Config{
-		Device:    p.Required("device", "/dev/vg0/data"),
-		Directory: p.Required("directory", "/srv/data"),
-		FSType:    p.Required("fstype", "ext4"),
+		Device:    p.Required("device"),
+		Directory: p.Required("directory"),
+		FSType:    p.Required("fstype"),
 		Options:   p.String("options", ""),
 	}
 	if cfg.Directory != "" {

@@ -42,7 +42,26 @@ const FencedKey = "agent.fenced"
 // failover is not stuck behind open-iscsi's default of 120 s.
 const DefaultReplacementTimeout = 5 * time.Second
 
-func init() { resource.Register(Type, New) }
+func init() { resource.Register(Type, Params, New) }
+
+// Params is the iscsi type's parameter table.
+var Params = []resource.Param{
+	{Key: "portal", Required: true, Example: "10.200.0.1:3260", Doc: "the target's portal, host:port"},
+	{Key: "target", Required: true, Example: "iqn.2026-11.io.tandem:disk", Doc: "the target's IQN"},
+	{Key: "lun", Example: "0", Doc: "the LUN whose device is ${NAME.device} (default 0)"},
+	{Key: "user", Example: "node1", Doc: "CHAP user (with secret_file)"},
+	{Key: "secret_file", Example: "/etc/tandem/chap.secret", Doc: "file holding the CHAP secret, mode 0600"},
+	{Key: "mutual_user", Example: "target", Doc: "mutual CHAP: the target's user (with mutual_secret_file)"},
+	{Key: "mutual_secret_file", Example: "/etc/tandem/chap-mutual.secret", Doc: "file holding the target's CHAP secret, mode 0600"},
+	{Key: "discovery_user", Example: "node1", Doc: "discovery CHAP user (with discovery_secret_file)"},
+	{Key: "discovery_secret_file", Example: "/etc/tandem/discovery.secret", Doc: "file holding the discovery CHAP secret, mode 0600"},
+	{Key: "replacement_timeout", Example: "5s", Doc: "how long I/O waits for a lost session (default 5s)"},
+	{Key: "fence", Example: "false", Doc: "register this node's reservation key on the LUN (default false)"},
+	{Key: "discovery", Example: "true", Doc: "run SendTargets discovery before the login (default true)"},
+	{Key: "pr_key", Example: "0x7a3d0001", Doc: "this node's reservation key (default derived from cluster and node)"},
+	{Key: "iscsiadm", Example: "/usr/sbin/iscsiadm", Doc: "iscsiadm's path (default from $PATH)"},
+	{Key: "dev_dir", Example: "/dev", Doc: "where the kernel's disk devices appear (default /dev)"},
+}
 
 // Config describes one iSCSI attachment.
 type Config struct {
@@ -90,8 +109,8 @@ func New(spec resource.Spec, log *slog.Logger) (resource.Resource, error) {
 	p := resource.NewParams(spec)
 	cfg := Config{
 		Target: iscsiadm.Target{
-			Portal: p.Required("portal", "10.200.0.1:3260"),
-			Target: p.Required("target", "iqn.2026-11.io.tandem:disk"),
+			Portal: p.Required("portal"),
+			Target: p.Required("target"),
 		},
 		LUN:                 uint64(p.Int("lun", 0)),
 		User:                p.String("user", ""),

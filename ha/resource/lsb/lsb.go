@@ -22,7 +22,12 @@ const Type = "lsb"
 // InitDir is where a bare script name is looked up.
 const InitDir = "/etc/init.d"
 
-func init() { resource.Register(Type, New) }
+func init() { resource.Register(Type, Params, New) }
+
+// Params is the lsb type's parameter table.
+var Params = []resource.Param{
+	{Key: "path", Required: true, Example: "/etc/init.d/nginx", Doc: "the LSB init script"},
+}
 
 // Service is a resource.Resource backed by an LSB init script.
 type Service struct {
@@ -34,7 +39,7 @@ type Service struct {
 // or a name under /etc/init.d.
 func New(spec resource.Spec, log *slog.Logger) (resource.Resource, error) {
 	p := resource.NewParams(spec)
-	path := p.Required("path", "/etc/init.d/nginx")
+	path := p.Required("path")
 	if path != "" && !strings.Contains(path, "/") {
 		path = filepath.Join(InitDir, path)
 	}

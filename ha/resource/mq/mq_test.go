@@ -2,6 +2,8 @@ package mq
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -41,4 +43,24 @@ func TestStatusTableCoversEveryState(t *testing.T) {
 		_, ok := statusOf[s]
 		assert.True(t, ok, s.String())
 	}
+}
+
+func TestCheck(t *testing.T) {
+	bin, shared := t.TempDir(), t.TempDir()
+	spec := resource.Spec{Type: "mq", Name: "QM1", Params: map[string]string{"user": "", "mqbin": bin, "shared_mount": shared}}
+	r, err := New(spec, nil)
+	require.NoError(t, err)
+	c := r.(resource.Checker)
+	err = c.Check(context.Background())
+	require.Error(t, err, "no MQ programs in mqbin")
+	assert.Contains(t, err.Error(), "set params.mqbin")
+	for _, p := range mqCommands {
+		require.NoError(t, os.WriteFile(filepath.Join(bin, p), []byte("#!/bin/sh\n"), 0o755))
+	}
+	require.NoError(t, c.Check(context.Background()))
+
+	spec.Params["shared_mount"] = filepath.Join(shared, "missing")
+	r, err = New(spec, nil)
+	require.NoError(t, err)
+	assert.ErrorContains(t, r.(resource.Checker).Check(context.Background()), "mkdir -p")
 }

@@ -19,7 +19,13 @@ import (
 // Type is the Spec.Type of this package.
 const Type = "script"
 
-func init() { resource.Register(Type, New) }
+func init() { resource.Register(Type, Params, New) }
+
+// Params is the script type's parameter table.
+var Params = []resource.Param{
+	{Key: "path", Required: true, Example: "/etc/ha.d/resource.d/myservice", Doc: "the executable, called with start, stop or status"},
+	{Key: "args", Example: "QM1 /srv/mq", Doc: "arguments before the action, space separated"},
+}
 
 // Script is a resource.Resource backed by a heartbeat-style script.
 type Script struct {
@@ -32,7 +38,7 @@ type Script struct {
 // New checks spec (path exists and is executable) and returns the resource.
 func New(spec resource.Spec, log *slog.Logger) (resource.Resource, error) {
 	p := resource.NewParams(spec)
-	path := p.Required("path", "/etc/ha.d/resource.d/myservice")
+	path := p.Required("path")
 	args := strings.Fields(p.String("args", ""))
 	if path != "" {
 		if err := CheckExecutable(path); err != nil {

@@ -117,7 +117,7 @@ func TestValidate(t *testing.T) {
 		{"absent", map[string]string{"path": dir + "/nope"}, []string{"params.path", "no such file"}},
 		{"not executable", map[string]string{"path": noexec}, []string{"params.path", "not executable", "chmod +x " + noexec}},
 		{"directory", map[string]string{"path": dir}, []string{"not a regular file"}},
-		{"unknown key", map[string]string{"path": "/bin/true", "argz": "x"}, []string{"params.argz", "known: args, path"}},
+		{"unknown key", map[string]string{"path": "/bin/true", "argz": "x"}, []string{"params.argz", "did you mean args?"}},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			err := resource.Spec{Type: Type, Name: "s", Params: tc.params}.Validate()

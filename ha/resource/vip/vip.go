@@ -29,7 +29,15 @@ const (
 	DefaultARPInterval = 200 * time.Millisecond
 )
 
-func init() { resource.Register(Type, New) }
+func init() { resource.Register(Type, Params, New) }
+
+// Params is the vip type's parameter table.
+var Params = []resource.Param{
+	{Key: "address", Required: true, Example: "192.0.2.10/24", Doc: "the VIP in CIDR notation, inside a subnet of interface"},
+	{Key: "interface", Required: true, Example: "eth0", Doc: "the interface that carries it (it has an address in the VIP's subnet)"},
+	{Key: "arp_count", Example: "5", Doc: "gratuitous ARP request+reply pairs sent on start (default 5; 0 sends none)"},
+	{Key: "arp_interval", Example: "200ms", Doc: "time between two pairs (default 200ms)"},
+}
 
 // Config describes one VIP.
 type Config struct {
@@ -62,9 +70,9 @@ type VIP struct {
 // arp_interval.
 func New(spec resource.Spec, log *slog.Logger) (resource.Resource, error) {
 	p := resource.NewParams(spec)
-	addr := p.Required("address", "192.0.2.10/24")
+	addr := p.Required("address")
 	var cfg Config
-	cfg.Interface = p.Required("interface", "eth0")
+	cfg.Interface = p.Required("interface")
 	cfg.ARPCount = p.Int("arp_count", DefaultARPCount)
 	cfg.ARPInterval = p.Duration("arp_interval", DefaultARPInterval)
 	if addr != "" {
