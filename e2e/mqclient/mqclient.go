@@ -36,6 +36,11 @@ type Config struct {
 	// Timeout bounds one attempt (connect, send, answer); an answer that
 	// does not come in time makes the outcome unknown. Default 1s.
 	Timeout time.Duration
+	// ConnectTimeout bounds a connect (within Timeout). While the VIP
+	// moves, a SYN sent to the old owner or into an unresolved ARP entry
+	// is retransmitted only after 1 s: a short connect timeout makes the
+	// next try go out soon after the VIP is up. Default 250ms.
+	ConnectTimeout time.Duration
 	// OnPut, when set, sees every attempt as it ends (the terminal).
 	OnPut func(labcheck.Put)
 }
@@ -57,6 +62,9 @@ func New(cfg Config) *Client {
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = time.Second
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 250 * time.Millisecond
 	}
 	return &Client{cfg: cfg}
 }
@@ -117,7 +125,9 @@ func (c *Client) attempt(ctx context.Context, seq int) labcheck.Put {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	if c.conn == nil {
-		conn, err := c.cfg.Dial(ctx, "tcp", c.cfg.Addr)
+		dctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+		conn, err := c.cfg.Dial(dctx, "tcp", c.cfg.Addr)
+		cancel()
 		if err != nil {
 			// Nothing was sent: the put cannot have taken effect.
 			p.End, p.Outcome, p.Err = time.Now(), labcheck.Fail, err.Error()

@@ -96,3 +96,18 @@ func TestMessageRoundTrip(t *testing.T) {
 	_, err = ParseMessage("hello")
 	assert.Error(t, err)
 }
+
+// A connect is bounded by ConnectTimeout, not the whole attempt's Timeout,
+// so a connect stuck while the VIP moves is retried soon.
+func TestConnectTimeoutBoundsDial(t *testing.T) {
+	var deadline time.Time
+	c := New(Config{Addr: "x:1", Queue: "Q", Timeout: time.Hour, ConnectTimeout: time.Minute,
+		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			deadline, _ = ctx.Deadline()
+			return nil, context.DeadlineExceeded
+		}})
+	before := time.Now()
+	p := c.attempt(context.Background(), 1)
+	assert.Equal(t, labcheck.Fail, p.Outcome, "nothing sent: the put did not happen")
+	assert.WithinRange(t, deadline, before.Add(time.Minute), time.Now().Add(time.Minute))
+}
