@@ -6,6 +6,7 @@ require (
 	github.com/dell/goiscsi v1.9.0
 	github.com/spf13/cobra v1.10.2
 	github.com/stretchr/testify v1.12.1
+	github.com/tandem-ha/tandem/internal v0.0.0
 	github.com/tandem-ha/tandem/target v0.0.0
 	github.com/tandem-ha/tandem/wire v0.0.0
 	golang.org/x/sys v0.50.0

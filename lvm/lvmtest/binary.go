@@ -1,19 +1,9 @@
 package lvmtest
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
-)
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildBin  string
-	buildErr  error
-	buildOut  []byte
+	"github.com/tandem-ha/tandem/internal/testbin"
 )
 
 // Binary builds the fake lvm binary (internal/fakelvm) once per test
@@ -21,29 +11,10 @@ var (
 // through the environment: see the command's doc.
 func Binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "fakelvm-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildDir, buildBin = dir, filepath.Join(dir, "lvm")
-		buildOut, buildErr = exec.Command("go", "build", "-o", buildBin,
-			"github.com/tandem-ha/tandem/lvm/internal/fakelvm").CombinedOutput()
-	})
-	if buildErr != nil {
-		t.Fatalf("build fake lvm: %v\n%s", buildErr, buildOut)
-	}
-	return buildBin
+	return testbin.Build(t, "github.com/tandem-ha/tandem/lvm/internal/fakelvm", "lvm")
 }
 
 // Run runs the tests and removes the built fake; call it from TestMain:
 //
 //	func TestMain(m *testing.M) { os.Exit(lvmtest.Run(m)) }
-func Run(m *testing.M) int {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	return code
-}
+func Run(m *testing.M) int { return testbin.Run(m) }

@@ -5,17 +5,17 @@ package mqrestest
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/tandem-ha/tandem/internal/testbin"
 )
 
 var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
+	installOnce sync.Once
+	installErr  error
 )
 
 // Bin returns the directory holding mqstub and the MQ commands it answers
@@ -25,39 +25,20 @@ var (
 // stand-in its own world through MQSTUB_PREFIX and MQSTUB_HOST.
 func Bin(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "mqrestest-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildDir = dir
-		if err := os.Chmod(dir, 0o755); err != nil {
-			buildErr = err
-			return
-		}
-		stub := filepath.Join(dir, "mqstub")
-		if out, err := exec.Command("go", "build", "-o", stub, "github.com/tandem-ha/tandem/mqres/internal/mqstub").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build mqstub: %v\n%s", err, out)
-			return
-		}
+	stub := testbin.Build(t, "github.com/tandem-ha/tandem/mqres/internal/mqstub", "mqstub")
+	dir := filepath.Dir(stub)
+	installOnce.Do(func() {
 		if out, err := exec.Command(stub, "install", dir).CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("mqstub install: %v\n%s", err, out)
+			installErr = fmt.Errorf("mqstub install %s: %w\n%s", dir, err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatalf("mqrestest: %v", buildErr)
+	if installErr != nil {
+		t.Fatalf("mqrestest: %v", installErr)
 	}
-	return buildDir
+	return dir
 }
 
 // Run runs the tests and removes what Bin built; call it from TestMain:
 //
 //	func TestMain(m *testing.M) { os.Exit(mqrestest.Run(m)) }
-func Run(m *testing.M) int {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	return code
-}
+func Run(m *testing.M) int { return testbin.Run(m) }

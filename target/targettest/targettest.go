@@ -9,9 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tandem-ha/tandem/internal/testbin"
 )
 
 // Options shape the target; zero values take the defaults.
@@ -22,24 +23,11 @@ type Options struct {
 	LUNSize int64
 }
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	built     string
-	buildErr  error
-)
-
 // Run runs the tests and removes the tandem-target that Binary built; call
 // it from TestMain:
 //
 //	func TestMain(m *testing.M) { os.Exit(targettest.Run(m)) }
-func Run(m *testing.M) int {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	return code
-}
+func Run(m *testing.M) int { return testbin.Run(m) }
 
 // Binary returns $TANDEM_ITEST_TARGET_BIN, or tandem-target built from the
 // workspace once per test binary (Run removes it).
@@ -48,22 +36,7 @@ func Binary(t testing.TB) string {
 	if b := os.Getenv("TANDEM_ITEST_TARGET_BIN"); b != "" {
 		return b
 	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "targettest")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildDir, built = dir, filepath.Join(dir, "tandem-target")
-		out, err := exec.Command("go", "build", "-o", built, "github.com/tandem-ha/tandem/target/cmd/tandem-target").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build tandem-target: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("targettest: %v (or set TANDEM_ITEST_TARGET_BIN)", buildErr)
-	}
-	return built
+	return testbin.Build(t, "github.com/tandem-ha/tandem/target/cmd/tandem-target", "tandem-target")
 }
 
 // Start runs tandem-target with LUN 0 and returns its 127.0.0.1 address

@@ -14,10 +14,11 @@ package iscsiadmtest
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/tandem-ha/tandem/internal/testbin"
 )
 
 // StateEnv names the environment variable that gives the fake its state file.
@@ -80,33 +81,13 @@ type Fake struct {
 	mu                     sync.Mutex
 }
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildBin  string
-	buildErr  error
-	buildOut  []byte
-)
-
 // New builds the fake (once per test binary; Run removes it) and gives it a fresh state
 // in t's temporary folder, with DevDir a folder there.
 func New(t testing.TB, st State) *Fake {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "fakeiscsiadm-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildDir, buildBin = dir, filepath.Join(dir, "iscsiadm")
-		buildOut, buildErr = exec.Command("go", "build", "-o", buildBin,
-			"github.com/tandem-ha/tandem/initiator/iscsiadm/internal/fakeiscsiadm").CombinedOutput()
-	})
-	if buildErr != nil {
-		t.Fatalf("build fake iscsiadm: %v\n%s", buildErr, buildOut)
-	}
+	bin := testbin.Build(t, "github.com/tandem-ha/tandem/initiator/iscsiadm/internal/fakeiscsiadm", "iscsiadm")
 	dir := t.TempDir()
-	f := &Fake{Bin: buildBin, StateFile: filepath.Join(dir, "state.json"), DevDir: filepath.Join(dir, "dev")}
+	f := &Fake{Bin: bin, StateFile: filepath.Join(dir, "state.json"), DevDir: filepath.Join(dir, "dev")}
 	if err := os.MkdirAll(f.DevDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -123,13 +104,7 @@ func New(t testing.TB, st State) *Fake {
 // Run runs the tests and removes the built fake; call it from TestMain:
 //
 //	func TestMain(m *testing.M) { os.Exit(iscsiadmtest.Run(m)) }
-func Run(m *testing.M) int {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	return code
-}
+func Run(m *testing.M) int { return testbin.Run(m) }
 
 // Env is the environment to run the fake with.
 func (f *Fake) Env() []string {
