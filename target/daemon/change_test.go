@@ -217,7 +217,10 @@ func TestLVBackedLUNAndWait(t *testing.T) {
 			Options{LVM: client, WaitPoll: 5 * time.Millisecond})
 		done <- err
 	}()
-	require.NoError(t, os.WriteFile(late, make([]byte, 1<<20), 0o600))
+	// Written aside and renamed in, as a device node appears whole: a file
+	// seen half-written (0 bytes) is an error Start is right to report.
+	require.NoError(t, os.WriteFile(late+".tmp", make([]byte, 1<<20), 0o600))
+	require.NoError(t, os.Rename(late+".tmp", late))
 	require.NoError(t, <-done)
 	lus := f.m.Targets()[0].LUNs
 	require.Len(t, lus, 2)
