@@ -11,15 +11,26 @@
 //     been applied: acknowledged ones plus those whose outcome is unknown
 //     (Info); a refused attempt (Fail) never justifies a copy.
 //  3. Nothing is on the queue that was never put.
-//  4. No two nodes had the filesystem mounted read-write at one moment.
+//  4. No two nodes had the filesystem mounted read-write at one moment,
+//     unless one of them had been fenced before the overlap began: its
+//     mount could no longer write, which rule 6 proves from the target.
 //  5. e2fsck -fn found the filesystem clean after the run.
+//  6. The target accepted no write from a fenced node after the fence
+//     (from the target's audit stream, target/audit: the reservation
+//     holder moving away from a node's initiator is the fence; writes of
+//     that initiator admitted at or after its PR generation are
+//     violations). A fence the agents report but the audit does not show
+//     is a problem too: the excuse of rule 4 then has no witness.
 package labcheck
 
 import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
+
+	"github.com/tandem-ha/tandem/target/audit"
 )
 
 // Outcome of one put attempt.
@@ -117,6 +128,57 @@ type History struct {
 	// FsckClean is e2fsck -fn's verdict after the run; FsckOutput its text.
 	FsckClean  bool
 	FsckOutput string
+	// Fences are the fences the agents reported (the fencer's log line,
+	// stamped on arrival): Node was fenced at At.
+	Fences []Fence
+	// Audit is the target's write history of the shared LUN; Initiators
+	// maps a node to its iSCSI initiator name. A nil Audit skips rule 6
+	// (and then no fence excuses a dual mount).
+	Audit      []audit.Record
+	Initiators map[string]string
+}
+
+// Fence is one node fenced by its peer.
+type Fence struct {
+	Node string
+	At   time.Time
+}
+
+// TargetFence is a fence as the target saw it: the reservation holder
+// moved away from Initiator; Gen is the PR generation of the first write
+// admitted under the new holder. The fence lasts over the audit records
+// [From, To): until Initiator holds the reservation again (a failback).
+type TargetFence struct {
+	Initiator string
+	Gen       uint32
+	From, To  int
+}
+
+// TargetFences finds the fences in an audit stream: every change of the
+// reservation holder away from a non-empty holder.
+func TargetFences(recs []audit.Record) []TargetFence {
+	var out []TargetFence
+	holder := ""
+	for i := range recs {
+		r := &recs[i]
+		if r.Kind != audit.KindWrite || r.ResType == 0 {
+			continue
+		}
+		h := strings.ToLower(r.HolderInitiator)
+		if h == holder {
+			continue
+		}
+		for j := range out {
+			if out[j].Initiator == h && out[j].To == len(recs) {
+				out[j].To = i
+			}
+		}
+		if holder != "" {
+			out = append(out, TargetFence{Initiator: holder, Gen: r.Generation, From: i, To: len(recs)})
+		}
+		holder = h
+	}
+	return out
 }
 
 // Overlap is a moment two nodes both had the filesystem mounted.
@@ -137,9 +199,13 @@ type Result struct {
 	Duplicated, BadDuplicates []int
 	// Phantoms are messages on the queue that were never put.
 	Phantoms []int
-	// DualMounts are the moments two nodes had the filesystem mounted.
-	DualMounts []Overlap
-	FsckClean  bool
+	// DualMounts are the moments two nodes had the filesystem mounted;
+	// FencedOverlaps those excused because one node had been fenced.
+	DualMounts, FencedOverlaps []Overlap
+	// WritesAfterFence are writes the target accepted from a fenced node
+	// after the fence.
+	WritesAfterFence []audit.Record
+	FsckClean        bool
 	// Problems says in words what failed; empty means the run passed.
 	Problems []string
 }
@@ -188,7 +254,39 @@ func Check(h History) Result {
 	for _, l := range []*[]int{&r.Lost, &r.Duplicated, &r.BadDuplicates, &r.Phantoms} {
 		slices.Sort(*l)
 	}
-	r.DualMounts = Overlaps(h.Mounts)
+	var tf []TargetFence
+	if h.Audit != nil {
+		tf = TargetFences(h.Audit)
+		for _, f := range tf {
+			r.WritesAfterFence = append(r.WritesAfterFence, audit.AcceptedAfterFence(h.Audit[f.From:f.To], audit.Nexus{Initiator: f.Initiator}, f.Gen)...)
+		}
+		if s := audit.Summarize(h.Audit); s.Dropped > 0 {
+			r.Problems = append(r.Problems, fmt.Sprintf("the target's audit lost %d records: writes after a fence cannot be ruled out", s.Dropped))
+		}
+	}
+	seen := func(node string) bool {
+		ini := strings.ToLower(h.Initiators[node])
+		return ini != "" && slices.ContainsFunc(tf, func(f TargetFence) bool { return f.Initiator == ini })
+	}
+	for _, f := range h.Fences {
+		if h.Audit != nil && !seen(f.Node) {
+			r.Problems = append(r.Problems, fmt.Sprintf("%s was reported fenced at %s but the target's audit shows no reservation taken from it",
+				f.Node, f.At.Format("15:04:05.000")))
+		}
+	}
+	for _, o := range Overlaps(h.Mounts) {
+		if h.Audit != nil && slices.ContainsFunc(h.Fences, func(f Fence) bool {
+			return (f.Node == o.A.Node || f.Node == o.B.Node) && !f.At.After(o.From) && seen(f.Node)
+		}) {
+			r.FencedOverlaps = append(r.FencedOverlaps, o)
+			continue
+		}
+		r.DualMounts = append(r.DualMounts, o)
+	}
+	for _, w := range r.WritesAfterFence {
+		r.Problems = append(r.Problems, fmt.Sprintf("the target accepted a write from %s after it was fenced: lba %d, %d blocks, generation %d",
+			w.Initiator, w.LBA, w.Blocks, w.Generation))
+	}
 	if len(r.Lost) > 0 {
 		r.Problems = append(r.Problems, fmt.Sprintf("%d acknowledged messages lost: %s", len(r.Lost), short(r.Lost)))
 	}

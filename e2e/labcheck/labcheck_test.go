@@ -1,11 +1,14 @@
 package labcheck
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tandem-ha/tandem/target/audit"
 )
 
 var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
@@ -97,4 +100,76 @@ func TestFirstAckAndGap(t *testing.T) {
 	assert.Equal(t, at(1900), FirstAckAfter(h.Puts, at(120)))
 	assert.True(t, FirstAckAfter(h.Puts, at(5000)).IsZero())
 	assert.Equal(t, 1840*time.Millisecond, LongestGap(h.Puts, at(0), at(2100)))
+}
+
+const iqnM, iqnS = "iqn.2026-12.io.tandem:mqmaster", "iqn.2026-12.io.tandem:mqslave"
+
+func write(ini, holder string, gen uint32, status byte) audit.Record {
+	return audit.Record{Kind: audit.KindWrite, Status: status, LBA: 8, Blocks: 8, Generation: gen,
+		Initiator: ini, ResType: 5, HolderInitiator: holder}
+}
+
+// fencedRun: the master's agent died with the filesystem mounted; the
+// slave fenced it (generation 3 -> 4) and mounted; the master's later
+// writes were refused with RESERVATION CONFLICT.
+func fencedRun() History {
+	h := clean()
+	h.Mounts = Intervals([]Event{
+		{At: at(-5000), Node: "MQMaster", Kind: Mounted},
+		{At: at(1500), Node: "MQSlave", Kind: Mounted},
+	})
+	h.Fences = []Fence{{Node: "MQMaster", At: at(1400)}}
+	h.Initiators = map[string]string{"MQMaster": iqnM, "MQSlave": iqnS}
+	h.Audit = []audit.Record{
+		{Kind: audit.KindStart},
+		write(iqnM, iqnM, 3, audit.StatusGood),
+		write(iqnS, iqnS, 4, audit.StatusGood),
+		write(iqnM, iqnS, 4, audit.StatusReservationConflict),
+		write(iqnS, iqnS, 4, audit.StatusGood),
+	}
+	return h
+}
+
+func TestFencedOverlapIsNotADualMount(t *testing.T) {
+	r := Check(fencedRun())
+	assert.True(t, r.OK(), "%v", r.Problems)
+	assert.Empty(t, r.DualMounts)
+	assert.Len(t, r.FencedOverlaps, 1)
+	assert.Equal(t, []TargetFence{{Initiator: iqnM, Gen: 4, From: 2, To: 5}}, TargetFences(fencedRun().Audit))
+
+	// A failback: the master holds the reservation again and writes.
+	h := fencedRun()
+	h.Audit = append(h.Audit, write(iqnM, iqnM, 6, audit.StatusGood), write(iqnM, iqnM, 6, audit.StatusGood))
+	r = Check(h)
+	assert.True(t, r.OK(), "%v", r.Problems)
+}
+
+// TestFenceNegativeControls: each breaks the fence evidence and must fail.
+func TestFenceNegativeControls(t *testing.T) {
+	for _, tc := range []struct {
+		desc   string
+		mutate func(*History)
+		want   string
+	}{
+		{"fenced node's write accepted", func(h *History) {
+			h.Audit = append(h.Audit, write(iqnM, iqnS, 4, audit.StatusGood))
+		}, "accepted a write from " + iqnM + " after it was fenced"},
+		{"fence not seen at the target", func(h *History) {
+			h.Audit = []audit.Record{write(iqnM, iqnM, 3, audit.StatusGood), write(iqnM, iqnM, 3, audit.StatusGood)}
+		}, "shows no reservation taken from it"},
+		{"no fence reported: the overlap is a dual mount", func(h *History) { h.Fences = nil }, "dual mount: MQMaster and MQSlave"},
+		{"fence after the overlap began", func(h *History) { h.Fences[0].At = at(1600) }, "dual mount"},
+		{"no audit: nothing excuses the overlap", func(h *History) { h.Audit = nil }, "dual mount"},
+		{"audit lost records", func(h *History) {
+			h.Audit = append(h.Audit, audit.Record{Kind: audit.KindDropped, Dropped: 2})
+		}, "audit lost 2 records"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			h := fencedRun()
+			tc.mutate(&h)
+			r := Check(h)
+			require.False(t, r.OK())
+			assert.Contains(t, strings.Join(r.Problems, "\n"), tc.want)
+		})
+	}
 }
