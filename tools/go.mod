@@ -6,9 +6,12 @@ require (
 	github.com/spf13/cobra v1.10.2
 	github.com/stretchr/testify v1.12.1
 	github.com/tandem-ha/tandem/ha v0.0.0
+	github.com/tandem-ha/tandem/initiator v0.0.0
 	github.com/tandem-ha/tandem/internal v0.0.0
 	github.com/tandem-ha/tandem/lvm v0.0.0
+	github.com/tandem-ha/tandem/mqres v0.0.0
 	github.com/tandem-ha/tandem/target v0.0.0
+	golang.org/x/sys v0.50.0
 )
 
 require (
@@ -26,13 +29,10 @@ require (
 	github.com/spf13/pflag v1.0.10 // indirect
 	github.com/spf13/viper v1.21.0 // indirect
 	github.com/subosito/gotenv v1.6.0 // indirect
-	github.com/tandem-ha/tandem/initiator v0.0.0 // indirect
-	github.com/tandem-ha/tandem/mqres v0.0.0 // indirect
 	github.com/tandem-ha/tandem/wire v0.0.0 // indirect
 	github.com/vishvananda/netlink v1.3.1 // indirect
 	github.com/vishvananda/netns v0.0.5 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
-	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 )
 

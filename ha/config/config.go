@@ -226,6 +226,11 @@ func (c *Config) MetricsEnabled() bool { return c.MetricsAddress != "" && c.Metr
 type Options struct {
 	// Node overrides the node name (node key and host name).
 	Node string
+	// Inspect loads for tandemctl doctor: the key file is not read and
+	// the resources' own validation is not run (Key stays nil), so one
+	// bad key file or script does not hide every other finding; the
+	// caller checks them one by one (ReadKey, resource.Spec.Validate).
+	Inspect bool
 }
 
 // Load reads the YAML file at path, applies defaults, resolves this node's
@@ -266,13 +271,13 @@ func Parse(data []byte, opt Options) (*Config, error) {
 	if opt.Node != "" {
 		cfg.Node = opt.Node
 	}
-	if err := cfg.resolve(); err != nil {
+	if err := cfg.resolve(opt.Inspect); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
 }
 
-func (c *Config) resolve() error {
+func (c *Config) resolve(inspect bool) error {
 	if c.Cluster == "" {
 		return errors.New("cluster: empty: set a cluster name")
 	}
@@ -322,12 +327,14 @@ func (c *Config) resolve() error {
 	if c.Failback.Preferred != "" && !slices.Contains(c.Nodes, c.Failback.Preferred) {
 		return fmt.Errorf("failback.preferred: %q is not in nodes %q: use one of them or leave it empty", c.Failback.Preferred, c.Nodes)
 	}
-	key, err := ReadKey(c.KeyFile)
-	if err != nil {
-		return err
+	if !inspect {
+		key, err := ReadKey(c.KeyFile)
+		if err != nil {
+			return err
+		}
+		c.Key = key
 	}
-	c.Key = key
-	if err := c.validateResources(); err != nil {
+	if err := c.validateResources(inspect); err != nil {
 		return err
 	}
 	if err := c.DiskHeartbeat.validate(); err != nil {
@@ -433,7 +440,7 @@ func (l *Link) resolve(self, peer string) error {
 	return nil
 }
 
-func (c *Config) validateResources() error {
+func (c *Config) validateResources(inspect bool) error {
 	for i, r := range c.Resources {
 		if r.Type != "fence" {
 			continue
@@ -455,6 +462,9 @@ func (c *Config) validateResources() error {
 		}
 		seen[r.Name] = true
 		*r = r.WithDefaults()
+		if inspect {
+			continue
+		}
 		if err := r.Validate(); err != nil {
 			return fmt.Errorf("resources[%d] (%s): %w", i, r.Name, err)
 		}

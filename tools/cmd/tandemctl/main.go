@@ -100,7 +100,7 @@ func newRoot() *cobra.Command {
 	}
 	rejoin := simple("rejoin", "Let a fenced node rejoin as standby (refused unless everything is stopped here and the peer holds the reservation)",
 		"rejoined: this node is standby", func(c *control.Client, ctx context.Context) error { return c.Rejoin(ctx) })
-	root.AddCommand(status, maint, rejoin, newImportCmd(), newMoveCmd(control.CmdStandby, "Hand the resource group to the peer"), newMoveCmd(control.CmdTakeover, "Take the resource group from the peer"))
+	root.AddCommand(status, maint, rejoin, newImportCmd(), newMoveCmd(control.CmdStandby, "Hand the resource group to the peer"), newMoveCmd(control.CmdTakeover, "Take the resource group from the peer"), newDoctorCmd())
 	addStorageCommands(root) // volume, target, lun, acl, chap, provision, node-config
 	clidoc.Attach(root)      // --version; man pages and completions for make dist
 	return root
