@@ -66,6 +66,8 @@ func ImageOptions(cache, goDir string, log *slog.Logger) vm.ImageOptions {
 		GoBinaries: []vm.GoBinary{
 			{Package: "github.com/tandem-ha/tandem/ha/cmd/tandem-agent", Name: "tandem-agent"},
 			{Package: "github.com/tandem-ha/tandem/target/cmd/tandem-target", Name: "tandem-target"},
+			// graceful standby: tandemctl standby on the agent's socket.
+			{Package: "github.com/tandem-ha/tandem/tools/cmd/tandemctl", Name: "tandemctl"},
 			// The MQ stand-in: a test double, built only into lab images.
 			{Package: "github.com/tandem-ha/tandem/mqres/internal/mqstub", Name: "mqstub"},
 		},
@@ -267,15 +269,20 @@ lvm vgcreate -q %[1]s /dev/vda
 lvm lvcreate -q -y -Zn -L %[2]s -n %[3]s %[1]s
 test -b %[4]s
 cat > %[5]s
-setsid /bin/tandem-target --config %[5]s >/var/log/target.log 2>&1 </dev/null &
-i=0; until grep -q ":0CBC " /proc/net/tcp 2>/dev/null; do i=$((i+1)); [ $i -gt 200 ] && { cat /var/log/target.log; exit 1; }; sleep 0.05; done
-`, VG, LVSize, LV, LVPath, TargetConf)
+`+startTarget, VG, LVSize, LV, LVPath, TargetConf)
 	if _, err := l.Sh(ctx, Storage, script, b); err != nil {
 		return fmt.Errorf("vmlab: storage: %w", err)
 	}
 	l.Events.Lab("storage ready", "lv", LVPath, "portal", Portal)
 	return nil
 }
+
+// startTarget starts tandem-target in the storage guest, records its pid
+// and waits until it listens on 3260.
+const startTarget = `setsid /bin/tandem-target --config ` + TargetConf + ` >>/var/log/target.log 2>&1 </dev/null &
+echo $! > /run/target.pid
+i=0; until grep -q ":0CBC 00000000:0000 0A" /proc/net/tcp 2>/dev/null; do i=$((i+1)); [ $i -gt 200 ] && { cat /var/log/target.log; exit 1; }; sleep 0.05; done
+`
 
 // login is the open-iscsi node record and login a node's standby keeps.
 func login(ctx context.Context, l *Lab, i int) error {

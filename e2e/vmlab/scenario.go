@@ -10,6 +10,7 @@ import (
 	"github.com/tandem-ha/tandem/e2e/labcheck"
 	"github.com/tandem-ha/tandem/e2e/mqclient"
 	"github.com/tandem-ha/tandem/e2e/vm"
+	"github.com/tandem-ha/tandem/target/audit"
 )
 
 // Scenario is one fault injected into a running lab.
@@ -24,6 +25,9 @@ type Scenario struct {
 	Heal   func(ctx context.Context, l *Lab, active int) error
 	// Hold is how long the fault lasts before Heal.
 	Hold time.Duration
+	// HealLate heals only after the first ack after the fault (a fault
+	// the service must get around while it lasts).
+	HealLate bool
 }
 
 // Scenarios are the faults the lab knows, by name.
@@ -33,6 +37,99 @@ var Scenarios = map[string]Scenario{
 	"heartbeat-cut": {Name: "heartbeat-cut", Failover: false, Hold: 5 * time.Second,
 		Inject: func(ctx context.Context, l *Lab, a int) error { return l.SetHeartbeatLinks(ctx, false) },
 		Heal:   func(ctx context.Context, l *Lab, a int) error { return l.SetHeartbeatLinks(ctx, true) }},
+	// The guard releases the group of a killed agent: a failover as fast
+	// as a graceful standby, and never dual active.
+	"kill-agent": {Name: "kill-agent", Failover: true,
+		Inject: func(ctx context.Context, l *Lab, a int) error { return l.KillAgent(ctx, a) }},
+	// The active node loses the client and the storage, not the peer.
+	"public-cut": {Name: "public-cut", Failover: true, HealLate: true,
+		Inject: func(ctx context.Context, l *Lab, a int) error { return l.SetPublicLink(ctx, a, false) },
+		Heal:   func(ctx context.Context, l *Lab, a int) error { return l.SetPublicLink(ctx, a, true) }},
+	// Split brain: both node-to-node paths gone, the storage reachable
+	// from both; the fence must let exactly one node write.
+	"node-links-cut": {Name: "node-links-cut", Failover: true, Hold: 10 * time.Second,
+		Inject: func(ctx context.Context, l *Lab, a int) error { return l.SetNodeLinks(ctx, false) },
+		Heal:   func(ctx context.Context, l *Lab, a int) error { return l.SetNodeLinks(ctx, true) }},
+	"target-restart": {Name: "target-restart", Failover: false,
+		Inject: func(ctx context.Context, l *Lab, a int) error { return l.RestartTarget(ctx) }},
+	// The queue manager dies: the agent restarts it in place.
+	"mq-kill": {Name: "mq-kill", Failover: false,
+		Inject: func(ctx context.Context, l *Lab, a int) error { return l.KillQueueManager(ctx, a) }},
+	"standby": {Name: "standby", Failover: true,
+		Inject: func(ctx context.Context, l *Lab, a int) error { return l.Standby(ctx, a) }},
+}
+
+// ScenarioNames are every scenario, in the report's order.
+var ScenarioNames = []string{"power-off", "heartbeat-cut", "kill-agent", "public-cut", "node-links-cut",
+	"target-restart", "mq-kill", "standby"}
+
+// KillAgent kill -9s node i's agent (its guard stays).
+func (l *Lab) KillAgent(ctx context.Context, i int) error {
+	l.Events.Lab("kill -9 agent", "node", NodeNames[i])
+	_, err := l.Sh(ctx, i, "kill -9 $(cat /run/agent.pid)", nil)
+	return err
+}
+
+// SetPublicLink sets node i's public NIC's link (the guest sees carrier go).
+func (l *Lab) SetPublicLink(ctx context.Context, i int, up bool) error {
+	state := map[bool]string{false: "off", true: "on"}[up]
+	l.Events.Lab("public link "+state, "node", NodeNames[i])
+	g := l.guest(i)
+	if g == nil {
+		return fmt.Errorf("vmlab: %s is not running", GuestNames[i])
+	}
+	_, err := g.Monitor(ctx, "set_link net0 "+state)
+	return err
+}
+
+// SetNodeLinks cuts (or heals) every path between the two nodes: the
+// heartbeat links, and on the public bridge the traffic between the
+// nodes' taps (nftables in the lab namespace), so the storage and the
+// client still reach both.
+func (l *Lab) SetNodeLinks(ctx context.Context, up bool) error {
+	body := ""
+	if !up {
+		body = fmt.Sprintf(`	chain fwd {
+		type filter hook forward priority 0; policy accept;
+		iifname %[1]q oifname %[2]q drop
+		iifname %[2]q oifname %[1]q drop
+	}
+`, PublicTap(Master), PublicTap(Slave))
+	}
+	l.Events.Lab("node-to-node public path " + map[bool]string{false: "cut", true: "healed"}[up])
+	if err := l.net.SetTable("lab", "bridge", "tdml_nodecut", body); err != nil {
+		return err
+	}
+	return l.SetHeartbeatLinks(ctx, up)
+}
+
+// RestartTarget kill -9s tandem-target in the storage guest and starts it
+// again on the same state directory.
+func (l *Lab) RestartTarget(ctx context.Context) error {
+	l.Events.Lab("kill -9 tandem-target and restart it")
+	_, err := l.Sh(ctx, Storage, "kill -9 $(cat /run/target.pid)\n"+startTarget, nil)
+	if err == nil {
+		l.Events.Lab("tandem-target listening again")
+	}
+	return err
+}
+
+// KillQueueManager kill -9s the queue manager's process on node i (its
+// pid from the stand-in's status file on the shared filesystem).
+func (l *Lab) KillQueueManager(ctx context.Context, i int) error {
+	l.Events.Lab("kill -9 queue manager", "node", NodeNames[i])
+	_, err := l.Sh(ctx, i, fmt.Sprintf(`f=$(find %s -name qmstatus | head -1)
+p=$(sed -n 's/^pid=//p' "$f")
+[ -n "$p" ] || { echo "no queue manager pid in $f" >&2; exit 1; }
+kill -9 $p`, SharedDir), nil)
+	return err
+}
+
+// Standby asks node i's agent to hand the group over (tandemctl standby).
+func (l *Lab) Standby(ctx context.Context, i int) error {
+	l.Events.Lab("tandemctl standby", "node", NodeNames[i])
+	_, err := l.Sh(ctx, i, "tandemctl --socket /run/tandem/agent.sock standby", nil)
+	return err
 }
 
 // Peer is the other node.
@@ -117,6 +214,10 @@ type Outcome struct {
 	Events                   []Event
 	Start                    time.Time
 	Mounts                   []labcheck.Mount
+	Fences                   []labcheck.Fence
+	// Refused counts the writes the target refused (fenced writers);
+	// WritesAfterFence those it accepted from a fenced node (must be 0).
+	Refused, WritesAfterFence int
 }
 
 // RunOptions configure Run.
@@ -177,16 +278,30 @@ func Run(ctx context.Context, o RunOptions, sc Scenario) (out Outcome, err error
 	if sc.Hold > 0 {
 		time.Sleep(sc.Hold)
 	}
-	if sc.Heal != nil {
+	heal := func() error {
+		if sc.Heal == nil {
+			return nil
+		}
 		if err := sc.Heal(ctx, l, active); err != nil {
-			return out, fmt.Errorf("vmlab: heal %s: %w", sc.Name, err)
+			return fmt.Errorf("vmlab: heal %s: %w", sc.Name, err)
 		}
 		l.Events.Lab("healed", "scenario", sc.Name)
+		return nil
+	}
+	if !sc.HealLate {
+		if err := heal(); err != nil {
+			return out, err
+		}
 	}
 	ack, werr := waitAck(ctx, cl, out.Fault, o.Recover)
 	if werr == nil {
 		out.Recovery = ack.Sub(out.Fault)
 		l.Events.Lab("first put acknowledged after the fault", "after", out.Recovery.Round(time.Millisecond).String())
+	}
+	if sc.HealLate {
+		if err := heal(); err != nil {
+			return out, err
+		}
 	}
 	time.Sleep(o.Settle)
 	stopClient()
@@ -214,10 +329,17 @@ func Run(ctx context.Context, o RunOptions, sc Scenario) (out Outcome, err error
 	}
 	l.Events.Lab("agents stopped")
 	clean, fsck := l.Fsck(ctx)
+	recs, aerr := l.Audit(ctx)
+	if aerr != nil {
+		out.Problems = append(out.Problems, aerr.Error())
+	}
 	out.Events = l.Events.All()
 	out.Puts = cl.Puts()
 	out.Mounts = labcheck.Intervals(FSEvents(out.Events))
-	res := labcheck.Check(labcheck.History{Puts: out.Puts, Final: final, Mounts: out.Mounts, FsckClean: clean, FsckOutput: fsck})
+	out.Fences = Fences(out.Events)
+	res := labcheck.Check(labcheck.History{Puts: out.Puts, Final: final, Mounts: out.Mounts, FsckClean: clean, FsckOutput: fsck,
+		Fences: out.Fences, Audit: recs, Initiators: Initiators()})
+	out.Refused, out.WritesAfterFence = audit.Summarize(recs).Refused, len(res.WritesAfterFence)
 	out.Acked, out.Lost, out.Dup, out.BadDup = res.Acked, len(res.Lost), len(res.Duplicated), len(res.BadDuplicates)
 	out.Problems = append(out.Problems, res.Problems...)
 	if werr != nil {
@@ -233,7 +355,12 @@ func Run(ctx context.Context, o RunOptions, sc Scenario) (out Outcome, err error
 	if out.After != want {
 		out.Problems = append(out.Problems, fmt.Sprintf("group on %q after the fault, want %q", out.After, want))
 	}
-	out.Fenced = fencedNode(out.Events, out.Fault)
+	for _, f := range out.Fences {
+		if f.At.After(out.Fault) {
+			out.Fenced = f.Node
+			break
+		}
+	}
 	if sc.Failover {
 		out.Split = Split(out.Events, out.Puts, out.Fault, NodeNames[Peer(active)])
 	}
@@ -249,19 +376,40 @@ func waitAck(ctx context.Context, cl *mqclient.Client, t time.Time, d time.Durat
 	return cl.WaitAck(ctx, t)
 }
 
-// fencedNode names the node whose key was preempted after t ("" none):
-// the preempting node logs it, so the victim is its peer.
-func fencedNode(evs []Event, t time.Time) string {
+// Fences are the fences the agents logged: the preempting node logs it,
+// so the victim is its peer.
+func Fences(evs []Event) []labcheck.Fence {
+	var out []labcheck.Fence
 	for _, ev := range evs {
-		if ev.At.After(t) && ev.Msg == "preempted the other node's key" {
-			for _, i := range []int{Master, Slave} {
-				if NodeNames[i] == ev.Node {
-					return NodeNames[Peer(i)]
-				}
+		if ev.Msg != "preempted the other node's key" {
+			continue
+		}
+		for _, i := range []int{Master, Slave} {
+			if NodeNames[i] == ev.Node {
+				out = append(out, labcheck.Fence{Node: NodeNames[Peer(i)], At: ev.At})
 			}
 		}
 	}
-	return ""
+	return out
+}
+
+// Initiators maps the nodes to their initiator names.
+func Initiators() map[string]string {
+	return map[string]string{NodeNames[Master]: NodeIQN(Master), NodeNames[Slave]: NodeIQN(Slave)}
+}
+
+// Audit reads the target's audit stream of the shared LUN from the
+// storage guest (a torn tail of the live file is cut).
+func (l *Lab) Audit(ctx context.Context) ([]audit.Record, error) {
+	out, err := l.Sh(ctx, Storage, "cat "+AuditFile, nil)
+	if err != nil {
+		return nil, fmt.Errorf("vmlab: read the target's audit: %w", err)
+	}
+	recs, _, err := audit.ReadAll(strings.NewReader(out))
+	if err != nil {
+		return nil, fmt.Errorf("vmlab: the target's audit %s: %w", AuditFile, err)
+	}
+	return recs, nil
 }
 
 // Split cuts the time from the fault to the first ack into the takeover's

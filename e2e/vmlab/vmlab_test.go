@@ -57,6 +57,17 @@ func TestSlogMsg(t *testing.T) {
 	}
 }
 
+// Every scenario is listed once in the report's order, under its own name.
+func TestScenarioNames(t *testing.T) {
+	assert.Len(t, ScenarioNames, len(Scenarios))
+	for _, n := range ScenarioNames {
+		sc, ok := Scenarios[n]
+		require.True(t, ok, n)
+		assert.Equal(t, n, sc.Name)
+		assert.NotNil(t, sc.Inject, n)
+	}
+}
+
 func TestFSEventsAndSplit(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
@@ -78,5 +89,6 @@ func TestFSEventsAndSplit(t *testing.T) {
 	assert.Equal(t, map[string]time.Duration{"detection": time.Second, "iscsi+fence": 500 * time.Millisecond,
 		"fsck+mount": 500 * time.Millisecond, "mq start": 500 * time.Millisecond, "vip": 100 * time.Millisecond,
 		"client": 200 * time.Millisecond}, s)
-	assert.Equal(t, "MQMaster", fencedNode(evs, at(1000)))
+	assert.Equal(t, []labcheck.Fence{{Node: "MQMaster", At: at(3700)}}, Fences(evs))
+	assert.Equal(t, NodeIQN(Master), Initiators()["MQMaster"])
 }

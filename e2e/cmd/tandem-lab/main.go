@@ -6,6 +6,8 @@
 //	tandem-lab run [-scenarios power-off,heartbeat-cut] [-report DIR]
 //	tandem-lab demo        the power-off of MQMaster, step by step
 //	tandem-lab bench -n 10 power-off N times: median and worst recovery
+//	tandem-lab negative    the checker's negative control: node-links-cut
+//	                       with the fence off must be judged a dual mount
 //	tandem-lab up          the lab in the foreground until Ctrl-C or down
 //	tandem-lab shell NODE [CMD...]   a command (or stdin's lines) in a guest
 //	tandem-lab down        tears the running lab down
@@ -22,7 +24,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -37,7 +38,8 @@ func main() {
 	}
 	cmd := os.Args[1]
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
-	scen := fs.String("scenarios", "power-off,heartbeat-cut", "scenarios to run, comma-separated: "+strings.Join(names(), ", "))
+	scen := fs.String("scenarios", "power-off,heartbeat-cut", "scenarios to run, comma-separated, or all: "+strings.Join(vmlab.ScenarioNames, ", "))
+	noFence := fs.Bool("nofence", false, "leave the fence out of the group (the negative control)")
 	report := fs.String("report", "", "report folder (default build/lab/report-TIME)")
 	cache := fs.String("cache-dir", "", "image cache (default build/vm in the workspace)")
 	accel := fs.String("accel", "tcg", "qemu accelerator")
@@ -94,20 +96,26 @@ func main() {
 		for range *n {
 			list = append(list, vmlab.Scenarios["power-off"])
 		}
+	case "negative":
+		list = []vmlab.Scenario{vmlab.Scenarios["node-links-cut"]}
+		*noFence = true
 	case "run":
+		if *scen == "all" {
+			*scen = strings.Join(vmlab.ScenarioNames, ",")
+		}
 		for _, s := range strings.Split(*scen, ",") {
 			sc, ok := vmlab.Scenarios[strings.TrimSpace(s)]
 			if !ok {
-				fmt.Fprintf(os.Stderr, "unknown scenario %q: use %s\n", s, strings.Join(names(), ", "))
+				fmt.Fprintf(os.Stderr, "unknown scenario %q: use all or %s\n", s, strings.Join(vmlab.ScenarioNames, ", "))
 				os.Exit(2)
 			}
 			list = append(list, sc)
 		}
 	default:
-		fmt.Fprintf(os.Stderr, "unknown command %q: use run, demo or bench\n", cmd)
+		fmt.Fprintf(os.Stderr, "unknown command %q: use run, demo, bench or negative\n", cmd)
 		os.Exit(2)
 	}
-	if err := run(ctx, cmd, list, *report, *cache, *accel, *verbose); err != nil {
+	if err := run(ctx, cmd, list, *report, *cache, *accel, *verbose, *noFence); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL tandem-lab:", err)
 		os.Exit(1)
 	}
@@ -132,16 +140,7 @@ func runUp(ctx context.Context, cache, accel string) error {
 	return up(ctx, l, socketPath(cache))
 }
 
-func names() []string {
-	var out []string
-	for k := range vmlab.Scenarios {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func run(ctx context.Context, cmd string, list []vmlab.Scenario, report, cache, accel string, verbose bool) error {
+func run(ctx context.Context, cmd string, list []vmlab.Scenario, report, cache, accel string, verbose, noFence bool) error {
 	start := time.Now()
 	var err error
 	if cache == "" {
@@ -175,7 +174,7 @@ func run(ctx context.Context, cmd string, list []vmlab.Scenario, report, cache, 
 		}
 		fmt.Printf("== scenario %s (%d/%d), logs in %s\n", sc.Name, k+1, len(list), dir)
 		t0 := time.Now()
-		o, err := vmlab.Run(ctx, vmlab.RunOptions{Lab: vmlab.Options{Dir: dir, Image: img, Accel: accel, Out: out, HandleSignals: true, Logger: log}}, sc)
+		o, err := vmlab.Run(ctx, vmlab.RunOptions{Lab: vmlab.Options{Dir: dir, Image: img, Accel: accel, Out: out, HandleSignals: true, Logger: log, NoFence: noFence}}, sc)
 		if err != nil {
 			// The lab itself failed (a guest did not boot): a failed row,
 			// and the next scenario still runs.
@@ -205,8 +204,25 @@ func run(ctx context.Context, cmd string, list []vmlab.Scenario, report, cache, 
 		fmt.Print(vmlab.BenchSummary(outs))
 	}
 	fmt.Printf("\nreport: %s\ntotal %s\n", path, time.Since(start).Round(time.Millisecond))
+	if cmd == "negative" {
+		return negative(outs[0])
+	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d scenarios failed", failed, len(outs))
 	}
 	return nil
+}
+
+// negative judges the negative control: without the fence, the split
+// brain must be caught as a dual mount; a pass means the checker cannot
+// fail.
+func negative(o vmlab.Outcome) error {
+	for _, p := range o.Problems {
+		if strings.HasPrefix(p, "dual mount:") {
+			fmt.Println("PASS negative control: the checker reported", p)
+			return nil
+		}
+	}
+	return fmt.Errorf("negative control: node-links-cut without the fence was not judged a dual mount (passed: %v; problems: %s)",
+		o.Passed, strings.Join(o.Problems, "; "))
 }
