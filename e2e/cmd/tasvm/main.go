@@ -39,9 +39,9 @@ import (
 	"time"
 
 	"github.com/tandem-ha/tandem/e2e/internal/lab"
+	"github.com/tandem-ha/tandem/e2e/internal/vmcmd"
 	"github.com/tandem-ha/tandem/e2e/vm"
 	"github.com/tandem-ha/tandem/e2e/vmtas"
-	"github.com/tandem-ha/tandem/target/config"
 )
 
 const (
@@ -59,23 +59,15 @@ const (
 )
 
 type flags struct {
-	targetBin, cacheDir, subnet, accel string
-	keep, verbose                      bool
-	timeout                            time.Duration
-	only                               string
-	depth                              int
-	bound, window, ncTimeout, ncWait   time.Duration
+	vmcmd.Flags
+	only                             string
+	depth                            int
+	bound, window, ncTimeout, ncWait time.Duration
 }
 
 func main() {
 	var f flags
-	flag.StringVar(&f.targetBin, "target-bin", "bin/tandem-target", "tandem-target binary")
-	flag.StringVar(&f.cacheDir, "cache-dir", "", "image cache (default build/vm in the workspace)")
-	flag.StringVar(&f.subnet, "subnet", "10.213.9.0/24", "the lab bridge's private subnet")
-	flag.StringVar(&f.accel, "accel", "tcg", "qemu accelerator")
-	flag.BoolVar(&f.keep, "keep", false, "keep the run folders (logs) after success too")
-	flag.BoolVar(&f.verbose, "v", false, "log the lab's steps")
-	flag.DurationVar(&f.timeout, "timeout", 5*time.Minute, "bound on the whole run")
+	f.Register(flag.CommandLine, netip.MustParsePrefix("10.213.9.0/24"), 5*time.Minute)
 	flag.StringVar(&f.only, "only", "", `run only "tas" (the test) or "no-tas" (the negative control); default both`)
 	flag.IntVar(&f.depth, "depth", 8, "A's writers, one 1 MiB write in flight each (more writers, more tasks in the target when the preempt lands: with 4 the negative control saw no hang in 1 of 2 runs)")
 	flag.DurationVar(&f.bound, "bound", time.Second, "every write of A must complete this soon after the preempt")
@@ -83,16 +75,12 @@ func main() {
 	flag.DurationVar(&f.ncTimeout, "nc-timeout", 5*time.Second, "A's SCSI command timeout in the negative control (kernel default 30s), so its error handler shows within bounds")
 	flag.DurationVar(&f.ncWait, "nc-wait", 45*time.Second, "how long the negative control waits for A's error handler; 0 skips that part")
 	flag.Parse()
-	if os.Geteuid() != 0 {
-		fmt.Println("SKIP e2e-vm-tas: needs root (it creates a network namespace, a bridge and taps)")
-		return
-	}
-	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		fmt.Println("SKIP e2e-vm-tas: /dev/net/tun is missing (no tap devices for the guests)")
+	if why := vmcmd.Unsupported(); why != "" {
+		fmt.Println("SKIP e2e-vm-tas:", why)
 		return
 	}
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), f.Timeout)
 	defer cancel()
 	err := run(ctx, f)
 	cancel()
@@ -104,31 +92,15 @@ func main() {
 }
 
 func run(ctx context.Context, f flags) error {
-	level := slog.LevelWarn
-	if f.verbose {
-		level = slog.LevelInfo
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	subnet, err := netip.ParsePrefix(f.subnet)
+	env, err := f.Setup(ctx)
 	if err != nil {
-		return fmt.Errorf("-subnet: %w", err)
-	}
-	if f.cacheDir == "" {
-		if f.cacheDir, err = vm.DefaultCacheDir(ctx); err != nil {
-			return err
-		}
-	}
-	if f.targetBin, err = filepath.Abs(f.targetBin); err != nil {
 		return err
-	}
-	if _, err := os.Stat(f.targetBin); err != nil {
-		return fmt.Errorf("tandem-target binary: %w (run make build)", err)
 	}
 	t0 := time.Now()
 	img, err := vm.BuildImage(ctx, vm.ImageOptions{
-		CacheDir:   f.cacheDir,
+		CacheDir:   env.CacheDir,
 		GoBinaries: []vm.GoBinary{{Package: "github.com/tandem-ha/tandem/e2e/cmd/guesttas", Name: "guesttas"}},
-		Logger:     log,
+		Logger:     env.Log,
 	})
 	if err != nil {
 		return err
@@ -136,20 +108,20 @@ func run(ctx context.Context, f flags) error {
 	fmt.Printf("guest image %s (cached: %v, kernel %s) in %s\n", filepath.Base(img.Initrd), img.Reused, img.KernelVersion, time.Since(t0).Round(time.Millisecond))
 	switch f.only {
 	case "tas":
-		return scenario(ctx, f, img, subnet, log, false)
+		return scenario(ctx, f, env, img, false)
 	case "no-tas":
-		return scenario(ctx, f, img, subnet, log, true)
+		return scenario(ctx, f, env, img, true)
 	case "":
-		if err := scenario(ctx, f, img, subnet, log, false); err != nil {
+		if err := scenario(ctx, f, env, img, false); err != nil {
 			return err
 		}
-		return scenario(ctx, f, img, subnet, log, true)
+		return scenario(ctx, f, env, img, true)
 	}
 	return fmt.Errorf("-only %q: want tas, no-tas or nothing", f.only)
 }
 
 // scenario runs one lab: the test (noTAS false) or its negative control.
-func scenario(ctx context.Context, f flags, img *vm.Image, subnet netip.Prefix, log *slog.Logger, noTAS bool) (err error) {
+func scenario(ctx context.Context, f flags, env vmcmd.Env, img *vm.Image, noTAS bool) (err error) {
 	name := "test (target with TAS=1)"
 	if noTAS {
 		name = "negative control (target with " + noTASEnv + "=1)"
@@ -159,24 +131,22 @@ func scenario(ctx context.Context, f flags, img *vm.Image, subnet netip.Prefix, 
 	step := func(what string, since time.Time) {
 		fmt.Printf("  %-44s %8s\n", what, time.Since(since).Round(time.Millisecond))
 	}
-	dir, err := os.MkdirTemp("", "tdmtas")
+	dir, done, err := f.RunDir("tdmtas")
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil || f.keep {
-			fmt.Println("  logs kept in", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	}()
+	defer func() { done(err) }()
 	s := time.Now()
-	l, err := vm.NewLab(ctx, vm.LabOptions{Dir: dir, Subnet: subnet, Image: img, Accel: f.accel, HandleSignals: true, Logger: log})
+	l, err := vm.NewLab(ctx, vm.LabOptions{Dir: dir, Subnet: env.Subnet, Image: img, Accel: f.Accel, HandleSignals: true, Logger: env.Log})
 	if err != nil {
 		return err
 	}
 	defer l.Close()
-	portal, err := startTarget(ctx, l, dir, f.targetBin, noTAS)
+	tgt := vmcmd.Target{Bin: env.TargetBin, Dir: dir, IQN: targetIQN, LUNSize: lunSize}
+	if noTAS {
+		tgt.Env = []string{noTASEnv + "=1"}
+	}
+	portal, err := vmcmd.StartTarget(ctx, l, tgt)
 	if err != nil {
 		return err
 	}
@@ -191,9 +161,9 @@ func scenario(ctx context.Context, f flags, img *vm.Image, subnet netip.Prefix, 
 	if gb, err = l.AddGuest(ctx, "tas-b", vm.GuestOptions{IQN: targetIQN + "-b", MemoryMiB: guestMiB, EventPort: true}); err != nil {
 		return err
 	}
-	step("boot guests A and B ("+f.accel+")", s)
+	step("boot guests A and B ("+f.Accel+")", s)
 	diag := func(err error) error {
-		return fmt.Errorf("%w\n--- A:\n%s\n--- B:\n%s\n--- target:\n%s", err, ga.Diagnostics(), gb.Diagnostics(), lab.Tail(filepath.Join(dir, "target.log"), 20))
+		return fmt.Errorf("%w\n--- A:\n%s\n--- B:\n%s\n--- target:\n%s", err, ga.Diagnostics(), gb.Diagnostics(), lab.Tail(tgt.LogPath(), 20))
 	}
 	rec := &recorder{}
 	for _, g := range []*vm.VM{ga, gb} {
@@ -202,7 +172,7 @@ func scenario(ctx context.Context, f flags, img *vm.Image, subnet netip.Prefix, 
 			return err
 		}
 		defer c.Close()
-		go rec.read(g.Name(), c, log)
+		go rec.read(g.Name(), c, env.Log)
 	}
 
 	s = time.Now()
@@ -509,64 +479,6 @@ func (r *recorder) waitFor(ctx context.Context, d time.Duration, cond func([]vmt
 			return fmt.Errorf("not within %s", d)
 		case <-ctx.Done():
 			return ctx.Err()
-		}
-	}
-}
-
-// startTarget writes a config for one file LUN and starts tandem-target in
-// the lab's namespace (with the test-only switch for the negative
-// control); it returns the portal.
-func startTarget(ctx context.Context, l *vm.Lab, dir, bin string, noTAS bool) (string, error) {
-	portal := net.JoinHostPort(l.HostAddr.Addr().String(), "3260")
-	lun := filepath.Join(dir, "lun.img")
-	if err := lab.CreateLUNFile(lun, lunSize, false); err != nil {
-		return "", err
-	}
-	cfg := config.DefaultConfig()
-	cfg.Listen = []string{portal}
-	cfg.StateDir = filepath.Join(dir, "state")
-	cfg.AdminSocket = filepath.Join(dir, "admin.sock")
-	cfg.Targets = []config.Target{{
-		Name: targetIQN,
-		LUNs: []config.LUN{{ID: 0, Path: lun, Size: lunSize, BlockSize: config.DefaultBlockSize,
-			WriteCache: true, Serial: config.DefaultSerial(targetIQN, 0)}},
-	}}
-	b, err := cfg.Marshal()
-	if err != nil {
-		return "", err
-	}
-	cfgPath := filepath.Join(dir, "target.yaml")
-	if err := os.WriteFile(cfgPath, b, 0o644); err != nil {
-		return "", err
-	}
-	logPath := filepath.Join(dir, "target.log")
-	args := []string{bin, "--config", cfgPath}
-	if noTAS {
-		// env execs the target: the PID the lab stops is the target's.
-		args = append([]string{noTASEnv + "=1"}, args...)
-		bin = "/usr/bin/env"
-	} else {
-		args = args[1:]
-	}
-	// The lab's Close stops it (SIGTERM, 5 s, SIGKILL), also on a signal.
-	p, err := l.Host().Start("target", 5*time.Second, logPath, bin, args...)
-	if err != nil {
-		return "", err
-	}
-	for {
-		dctx, cancel := context.WithTimeout(ctx, time.Second)
-		c, err := l.Host().DialContext(dctx, "tcp", portal)
-		cancel()
-		if err == nil {
-			c.Close()
-			return portal, nil
-		}
-		select {
-		case <-p.Done():
-			return "", fmt.Errorf("tandem-target exited before listening on %s\n%s", portal, lab.Tail(logPath, 20))
-		case <-ctx.Done():
-			return "", fmt.Errorf("tandem-target did not listen on %s: %w\n%s", portal, ctx.Err(), lab.Tail(logPath, 20))
-		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

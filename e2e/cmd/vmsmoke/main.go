@@ -17,9 +17,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,10 +24,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tandem-ha/tandem/e2e/internal/lab"
+	"github.com/tandem-ha/tandem/e2e/internal/vmcmd"
 	"github.com/tandem-ha/tandem/e2e/vm"
 	"github.com/tandem-ha/tandem/initiator"
-	"github.com/tandem-ha/tandem/target/config"
 )
 
 const (
@@ -44,32 +40,12 @@ const (
 	lunSize    = 256 << 20
 )
 
-type flags struct {
-	targetBin string
-	cacheDir  string
-	subnet    string
-	keep      bool
-	timeout   time.Duration
-	verbose   bool
-	accel     string
-}
-
 func main() {
-	var f flags
-	flag.StringVar(&f.targetBin, "target-bin", "bin/tandem-target", "tandem-target binary")
-	flag.StringVar(&f.cacheDir, "cache-dir", "", "image cache (default build/vm in the workspace)")
-	flag.StringVar(&f.subnet, "subnet", vm.DefaultSubnet.String(), "the lab bridge's private subnet")
-	flag.BoolVar(&f.keep, "keep", false, "keep the run folder (logs) after success too")
-	flag.DurationVar(&f.timeout, "timeout", 4*time.Minute, "bound on the whole run")
-	flag.BoolVar(&f.verbose, "v", false, "log the lab's steps")
-	flag.StringVar(&f.accel, "accel", "tcg", "qemu accelerator; kvm only where it boots stock kernels (not on nested PVM)")
+	var f vmcmd.Flags
+	f.Register(flag.CommandLine, vm.DefaultSubnet, 4*time.Minute)
 	flag.Parse()
-	if os.Geteuid() != 0 {
-		fmt.Println("SKIP e2e-vm-smoke: needs root (it creates a network namespace, a bridge and a tap)")
-		return
-	}
-	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		fmt.Println("SKIP e2e-vm-smoke: /dev/net/tun is missing (no tap devices for the guest)")
+	if why := vmcmd.Unsupported(); why != "" {
+		fmt.Println("SKIP e2e-vm-smoke:", why)
 		return
 	}
 	if err := run(f); err != nil {
@@ -101,50 +77,27 @@ func (t *timings) do(name string, f func() error) error {
 	return nil
 }
 
-func run(f flags) (err error) {
+func run(f vmcmd.Flags) (err error) {
 	t := &timings{start: time.Now()}
-	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), f.Timeout)
 	defer cancel()
-	level := slog.LevelWarn
-	if f.verbose {
-		level = slog.LevelInfo
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	subnet, err := netip.ParsePrefix(f.subnet)
-	if err != nil {
-		return fmt.Errorf("-subnet: %w", err)
-	}
-	if f.cacheDir == "" {
-		if f.cacheDir, err = vm.DefaultCacheDir(ctx); err != nil {
-			return err
-		}
-	}
-	targetBin, err := filepath.Abs(f.targetBin)
+	env, err := f.Setup(ctx)
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(targetBin); err != nil {
-		return fmt.Errorf("tandem-target binary: %w (run make build)", err)
-	}
-	dir, err := os.MkdirTemp("", "tdmsmoke")
+	dir, done, err := f.RunDir("tdmsmoke")
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil || f.keep {
-			fmt.Println("logs kept in", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	}()
+	defer func() { done(err) }()
 	fmt.Println("e2e-vm-smoke: phases")
 
 	var img *vm.Image
 	if err := t.do("build guest image", func() (err error) {
 		img, err = vm.BuildImage(ctx, vm.ImageOptions{
-			CacheDir:   f.cacheDir,
+			CacheDir:   env.CacheDir,
 			GoBinaries: []vm.GoBinary{{Package: "github.com/tandem-ha/tandem/e2e/cmd/guestsmoke", Name: "guestsmoke"}},
-			Logger:     log,
+			Logger:     env.Log,
 		})
 		return err
 	}); err != nil {
@@ -154,17 +107,17 @@ func run(f flags) (err error) {
 
 	var l *vm.Lab
 	if err := t.do("create namespace and bridge", func() (err error) {
-		l, err = vm.NewLab(ctx, vm.LabOptions{Dir: dir, Subnet: subnet, Image: img, Accel: f.accel, HandleSignals: true, Logger: log})
+		l, err = vm.NewLab(ctx, vm.LabOptions{Dir: dir, Subnet: env.Subnet, Image: img, Accel: f.Accel, HandleSignals: true, Logger: env.Log})
 		return err
 	}); err != nil {
 		return err
 	}
 	defer l.Close()
-	hostIP := l.HostAddr.Addr().String()
 
 	var portal string
 	if err := t.do("start tandem-target", func() (err error) {
-		portal, err = startTarget(ctx, l, dir, targetBin, hostIP)
+		portal, err = vmcmd.StartTarget(ctx, l, vmcmd.Target{Bin: env.TargetBin, Dir: dir, IQN: targetIQN, LUNSize: lunSize,
+			CHAPUser: chapUser, CHAPSecret: chapSecret})
 		return err
 	}); err != nil {
 		return err
@@ -172,7 +125,7 @@ func run(f flags) (err error) {
 	fmt.Printf("    target %s at %s, CHAP user %q\n", targetIQN, portal, chapUser)
 
 	var g *vm.VM
-	if err := t.do("boot guest ("+f.accel+")", func() (err error) {
+	if err := t.do("boot guest ("+f.Accel+")", func() (err error) {
 		g, err = l.AddGuest(ctx, "guest0", vm.GuestOptions{IQN: guestIQN})
 		return err
 	}); err != nil {
@@ -310,63 +263,6 @@ func sessions(ctx context.Context, g *vm.VM) (string, error) {
 		return "", nil
 	}
 	return out, err
-}
-
-// startTarget writes a config for one CHAP-protected file LUN and starts
-// tandem-target in the lab's namespace, listening on the bridge address;
-// it returns the portal.
-func startTarget(ctx context.Context, l *vm.Lab, dir, bin, hostIP string) (string, error) {
-	// The namespace is the lab's own: the standard port clashes with no
-	// target others run on the machine.
-	portal := net.JoinHostPort(hostIP, "3260")
-	secretFile := filepath.Join(dir, "chap.secret")
-	if err := os.WriteFile(secretFile, []byte(chapSecret+"\n"), 0o600); err != nil {
-		return "", err
-	}
-	lun := filepath.Join(dir, "lun.img")
-	if err := lab.CreateLUNFile(lun, lunSize, false); err != nil {
-		return "", err
-	}
-	cfg := config.DefaultConfig()
-	cfg.Listen = []string{portal}
-	cfg.StateDir = filepath.Join(dir, "state")
-	cfg.AdminSocket = filepath.Join(dir, "admin.sock")
-	cfg.Targets = []config.Target{{
-		Name: targetIQN,
-		CHAP: config.CHAP{User: chapUser, SecretFile: secretFile},
-		LUNs: []config.LUN{{ID: 0, Path: lun, Size: lunSize, BlockSize: config.DefaultBlockSize,
-			WriteCache: true, Serial: config.DefaultSerial(targetIQN, 0)}},
-	}}
-	b, err := cfg.Marshal()
-	if err != nil {
-		return "", err
-	}
-	cfgPath := filepath.Join(dir, "target.yaml")
-	if err := os.WriteFile(cfgPath, b, 0o644); err != nil {
-		return "", err
-	}
-	logPath := filepath.Join(dir, "target.log")
-	// The lab's Close stops it (SIGTERM, 5 s, SIGKILL), also on a signal.
-	p, err := l.Host().Start("target", 5*time.Second, logPath, bin, "--config", cfgPath)
-	if err != nil {
-		return "", err
-	}
-	for {
-		dctx, cancel := context.WithTimeout(ctx, time.Second)
-		c, err := l.Host().DialContext(dctx, "tcp", portal)
-		cancel()
-		if err == nil {
-			c.Close()
-			return portal, nil
-		}
-		select {
-		case <-p.Done():
-			return "", fmt.Errorf("tandem-target exited before listening on %s\n%s", portal, lab.Tail(logPath, 20))
-		case <-ctx.Done():
-			return "", fmt.Errorf("tandem-target did not listen on %s: %w\n%s", portal, ctx.Err(), lab.Tail(logPath, 20))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // checkKey logs in with the native initiator from the lab's namespace and
