@@ -25,11 +25,12 @@ build:
 
 # Debian packages the tests use: libiscsi's conformance suite and tools,
 # ocf-tester, e2fsprogs and mount for the filesystem resource, iproute2 and
-# nftables for the network-namespace labs, the qemu VM lab's packages, and lvm2
-# for the lvm adapter's tests on loop devices; systemd (systemd-analyze) and
+# nftables for the network-namespace labs, the qemu VM lab's packages, lvm2
+# for the lvm adapter's tests on loop devices (and, with thin_check, for the
+# VM lab's LVM guests); systemd (systemd-analyze) and
 # rpm for dist-check.
 DEB_PKGS := libiscsi-bin resource-agents e2fsprogs mount iproute2 nftables \
-	qemu-system-x86 qemu-utils busybox-static open-iscsi cpio kmod lvm2 \
+	qemu-system-x86 qemu-utils busybox-static open-iscsi cpio kmod lvm2 thin-provisioning-tools \
 	systemd rpm
 
 ## deps: the Debian packages the tests need, installed (one apt-get update) only when missing
@@ -70,7 +71,7 @@ unit:
 	MQRES_REQUIRE_OCF_TESTER=1 $(GO) test -count=1 -skip '^TestPartitionMatrix$$' $(PKGS)
 
 ## test: everything CI checks
-test: deps lint unit dist-check conformance-gate e2e-vm-smoke partition-test soak-test
+test: deps lint unit dist-check conformance-gate e2e-vm-smoke e2e-vm-provision partition-test soak-test
 
 ## conformance: full iscsi-test-cu run against tandem-target, prints the table
 conformance: build
@@ -155,6 +156,16 @@ e2e-vm-tas: deps
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./target/cmd/tandem-target ./e2e/cmd/tasvm
 	$(BIN)/tasvm --target-bin $(BIN)/tandem-target --only tas $(VM_TAS_FLAGS)
+
+## e2e-vm-provision: one qemu guest with a sparse virtio disk: tandemctl provision (10 GiB thin LV, target, LUN,
+## ACL, CHAP) twice (the second changes nothing), the host's native initiator writes and reads with the printed
+## secret, volume resize +1G reaches it as CAPACITY DATA HAS CHANGED, a restarted target serves the same LUN,
+## a wrong secret and a name outside the ACL are refused
+.PHONY: e2e-vm-provision
+e2e-vm-provision: deps
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./e2e/cmd/vmprovision
+	$(BIN)/vmprovision $(VM_PROVISION_FLAGS)
 
 ## partition-test: the partition matrix of issues 6 and 11 in network namespaces (root): one fault per row,
 ## judged from the target's audit (no write of the fenced node accepted after the fence, one writer at a

@@ -149,6 +149,9 @@ type GuestOptions struct {
 	NoISCSID bool
 	// EventPort gives the guest an event port (Config.EventPort).
 	EventPort bool
+	// Drives are raw image files the guest sees as virtio disks
+	// (Config.Drives: /dev/vda, /dev/vdb, ...).
+	Drives []string
 }
 
 // AddGuest boots guest number len(guests) named name on the bridge.
@@ -171,7 +174,7 @@ func (l *Lab) AddGuest(ctx context.Context, name string, g GuestOptions) (*VM, e
 	v, err := Start(ctx, Config{
 		Name: name, Image: l.opts.Image, Dir: l.opts.Dir, MemoryMiB: g.MemoryMiB, Accel: l.opts.Accel,
 		Netns: l.net.Netns(hostNS), Tap: tap, IP: ip, IQN: g.IQN,
-		NoISCSID: g.NoISCSID, EventPort: g.EventPort, Logger: l.log,
+		NoISCSID: g.NoISCSID, EventPort: g.EventPort, Drives: g.Drives, Logger: l.log,
 	})
 	if err != nil {
 		return nil, err
