@@ -268,3 +268,14 @@ soak:
 ## soak-test: the 50-round soak of make test
 soak-test:
 	$(MAKE) soak ROUNDS=50
+
+## chaos-timing: the partition lab at default timings for DURATION, twice (realtime on, then --no-realtime):
+## the active node's CPUs saturated by busy loops in its namespace, 10 % random loss (nftables numgen) on
+## every link of both nodes, 300 ms bursts of total loss on the dedicated link every 3 s, GOGC=10 in the
+## agents; fails on any failover, prints the worst heartbeat gap (histogram bucket bound)
+DURATION ?= 10m
+.PHONY: chaos-timing
+chaos-timing:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./ha/cmd/tandem-agent ./target/cmd/tandem-target ./e2e/cmd/blockwriter ./e2e/cmd/chaos-timing
+	$(BIN)/chaos-timing --duration $(DURATION) --agent-bin $(BIN)/tandem-agent --target-bin $(BIN)/tandem-target --writer-bin $(BIN)/blockwriter
