@@ -88,7 +88,16 @@ func WriteReport(dir string, outs []Outcome) (string, error) {
 		if err := os.WriteFile(filepath.Join(dir, name+".events.txt"), []byte(ev.String()), 0o644); err != nil {
 			return "", err
 		}
-		fmt.Fprintf(&b, "<h2>%s</h2><p>%s</p><p><a href=%q>events</a></p>", htmlEscape(o.Scenario), htmlEscape(strings.Join(o.Problems, "; ")), name+".events.txt")
+		svg, err := Timeline(o)
+		if err != nil {
+			return "", err
+		}
+		tl := timelineName(i, o.Scenario)
+		if err := os.WriteFile(filepath.Join(dir, tl), svg, 0o644); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "<h2>%s</h2><p>%s</p><p><img src=%q alt=\"timeline\"></p><p><a href=%q>events</a></p>",
+			htmlEscape(o.Scenario), htmlEscape(strings.Join(o.Problems, "; ")), tl, name+".events.txt")
 	}
 	p := filepath.Join(dir, "index.html")
 	return p, os.WriteFile(p, []byte(b.String()), 0o644)

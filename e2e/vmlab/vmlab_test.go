@@ -92,3 +92,29 @@ func TestFSEventsAndSplit(t *testing.T) {
 	assert.Equal(t, []labcheck.Fence{{Node: "MQMaster", At: at(3700)}}, Fences(evs))
 	assert.Equal(t, NodeIQN(Master), Initiators()["MQMaster"])
 }
+
+func TestTimeline(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	o := Outcome{Scenario: "power-off", Start: t0, Fault: at(1000), Events: []Event{
+		{At: at(1000), Node: "lab", Msg: "power off"},
+		{At: at(2000), Node: "MQSlave", Msg: "peer dead"},
+		{At: at(3000), Node: "MQSlave", Msg: "filesystem mounted"},
+		{At: at(3100), Node: "MQSlave", Msg: "state"},
+	}, Puts: []labcheck.Put{
+		{Seq: 1, End: at(900), Outcome: labcheck.OK}, {Seq: 2, End: at(1900), Outcome: labcheck.Info},
+	}}
+	svg, err := Timeline(o)
+	require.NoError(t, err)
+	s := string(svg)
+	assert.Contains(t, s, "<svg")
+	for _, want := range []string{"MQMaster", "MQSlave", "client", "put ok", "put failed", "fsck+mount", "heartbeat", "seconds from the fault"} {
+		assert.Contains(t, s, want)
+	}
+	assert.NotContains(t, s, ">iscsi<", "no iscsi step in this run: no legend entry")
+
+	k, ok := MarkOf(Event{Node: "MQSlave", Msg: "state"})
+	assert.False(t, ok, "state lines are not drawn: %s", k)
+	k, _ = MarkOf(Event{Node: "MQSlave", Msg: "preempted the other node's key"})
+	assert.Equal(t, MarkFence, k)
+}
