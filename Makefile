@@ -211,11 +211,13 @@ dist-check: deps
 ## lab-test: the scenarios make test runs (power-off, heartbeat-link cut)
 ## lab-negative: the checker's negative control: both node-to-node links cut with the fence
 ## off must be reported as a dual mount
+## lab-chaos DURATION=10m SEED=N: random scenarios (a lab each) until DURATION is spent; the seed
+## is printed (SEED=0: from the clock) and replays the same schedule
 ## lab-up: the lab in the foreground (Ctrl-C or make lab-down ends it; -timeout 30m by default);
 ## lab-shell NODE=mqmaster [CMD='ip addr']: a command, or stdin's lines, in a guest of the running lab
 LAB_FLAGS ?=
 LAB_SCENARIOS ?= all
-.PHONY: lab lab-test lab-negative lab-bench lab-up lab-down lab-shell
+.PHONY: lab lab-test lab-negative lab-chaos lab-bench lab-up lab-down lab-shell
 NODE ?= mqmaster
 CMD  ?=
 lab-up: deps
@@ -245,6 +247,13 @@ lab-negative: deps
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./e2e/cmd/tandem-lab
 	$(BIN)/tandem-lab negative $(LAB_FLAGS)
+
+DURATION ?= 10m
+SEED ?= 0
+lab-chaos: deps
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./e2e/cmd/tandem-lab
+	$(BIN)/tandem-lab chaos -duration $(DURATION) -seed $(SEED) $(LAB_FLAGS)
 
 ## lab-bench: N power-offs of the active node: median and worst time to the first acknowledged put via the VIP
 N ?= 10

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -446,3 +447,11 @@ func (l *Lab) guest(i int) *vm.VM {
 }
 
 func (l *Lab) alive(i int) bool { return l.guest(i) != nil }
+
+// Chaos returns seed's random schedule of scenarios: each call the next
+// one, drawn from ScenarioNames. The same seed gives the same schedule,
+// so a failed chaos run is replayed with its printed seed.
+func Chaos(seed uint64) func() Scenario {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	return func() Scenario { return Scenarios[ScenarioNames[r.IntN(len(ScenarioNames))]] }
+}

@@ -118,3 +118,22 @@ func TestTimeline(t *testing.T) {
 	k, _ = MarkOf(Event{Node: "MQSlave", Msg: "preempted the other node's key"})
 	assert.Equal(t, MarkFence, k)
 }
+
+func TestChaosScheduleIsSeeded(t *testing.T) {
+	draw := func(seed uint64) []string {
+		next := Chaos(seed)
+		var out []string
+		for range 20 {
+			out = append(out, next().Name)
+		}
+		return out
+	}
+	a := draw(42)
+	assert.Equal(t, a, draw(42), "same seed, same schedule")
+	assert.NotEqual(t, a, draw(43))
+	seen := map[string]bool{}
+	for _, n := range a {
+		seen[n] = true
+	}
+	assert.Greater(t, len(seen), 3, "draws from several scenarios")
+}

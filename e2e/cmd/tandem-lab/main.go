@@ -6,6 +6,8 @@
 //	tandem-lab run [-scenarios power-off,heartbeat-cut] [-report DIR]
 //	tandem-lab demo        the power-off of MQMaster, step by step
 //	tandem-lab bench -n 10 power-off N times: median and worst recovery
+//	tandem-lab chaos -duration 10m -seed N   random scenarios until the
+//	                       duration is spent (seed printed; 0: from the clock)
 //	tandem-lab negative    the checker's negative control: node-links-cut
 //	                       with the fence off must be judged a dual mount
 //	tandem-lab up          the lab in the foreground until Ctrl-C or down
@@ -39,6 +41,8 @@ func main() {
 	cmd := os.Args[1]
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	scen := fs.String("scenarios", "power-off,heartbeat-cut", "scenarios to run, comma-separated, or all: "+strings.Join(vmlab.ScenarioNames, ", "))
+	duration := fs.Duration("duration", 10*time.Minute, "chaos: start scenarios until this much time is spent")
+	seed := fs.Uint64("seed", 0, "chaos: the schedule's seed (0: from the clock)")
 	noFence := fs.Bool("nofence", false, "leave the fence out of the group (the negative control)")
 	report := fs.String("report", "", "report folder (default build/lab/report-TIME)")
 	cache := fs.String("cache-dir", "", "image cache (default build/vm in the workspace)")
@@ -54,6 +58,10 @@ func main() {
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		fmt.Println("SKIP tandem-lab: /dev/net/tun is missing (no tap devices for the guests)")
 		return
+	}
+	if cmd == "chaos" && *timeout < *duration+15*time.Minute {
+		// the last scenario starts before the duration ends and runs on
+		*timeout = *duration + 15*time.Minute
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -96,6 +104,13 @@ func main() {
 		for range *n {
 			list = append(list, vmlab.Scenarios["power-off"])
 		}
+	case "chaos":
+		if *seed == 0 {
+			*seed = uint64(time.Now().UnixNano())
+		}
+		fmt.Printf("tandem-lab chaos: seed %d, duration %s (replay: -seed %d)\n", *seed, *duration, *seed)
+		chaos = vmlab.Chaos(*seed)
+		chaosEnd = time.Now().Add(*duration)
 	case "negative":
 		list = []vmlab.Scenario{vmlab.Scenarios["node-links-cut"]}
 		*noFence = true
@@ -140,6 +155,12 @@ func runUp(ctx context.Context, cache, accel string) error {
 	return up(ctx, l, socketPath(cache))
 }
 
+// chaos, when set, draws the scenarios until chaosEnd (tandem-lab chaos).
+var (
+	chaos    func() vmlab.Scenario
+	chaosEnd time.Time
+)
+
 func run(ctx context.Context, cmd string, list []vmlab.Scenario, report, cache, accel string, verbose, noFence bool) error {
 	start := time.Now()
 	var err error
@@ -163,7 +184,19 @@ func run(ctx context.Context, cmd string, list []vmlab.Scenario, report, cache, 
 	fmt.Printf("  image %s (cached: %v, kernel %s) in %s\n", filepath.Base(img.Initrd), img.Reused, img.KernelVersion, time.Since(start).Round(time.Millisecond))
 	var outs []vmlab.Outcome
 	failed := 0
-	for k, sc := range list {
+	for k := 0; ; k++ {
+		var sc vmlab.Scenario
+		total := fmt.Sprint(len(list))
+		switch {
+		case chaos != nil && time.Now().After(chaosEnd):
+		case chaos != nil:
+			sc, total = chaos(), "chaos"
+		case k < len(list):
+			sc = list[k]
+		}
+		if sc.Name == "" {
+			break
+		}
 		dir, err := os.MkdirTemp("", "tdml")
 		if err != nil {
 			return err
@@ -172,7 +205,7 @@ func run(ctx context.Context, cmd string, list []vmlab.Scenario, report, cache, 
 		if verbose {
 			out = os.Stdout
 		}
-		fmt.Printf("== scenario %s (%d/%d), logs in %s\n", sc.Name, k+1, len(list), dir)
+		fmt.Printf("== scenario %s (%d/%s), logs in %s\n", sc.Name, k+1, total, dir)
 		t0 := time.Now()
 		o, err := vmlab.Run(ctx, vmlab.RunOptions{Lab: vmlab.Options{Dir: dir, Image: img, Accel: accel, Out: out, HandleSignals: true, Logger: log, NoFence: noFence}}, sc)
 		if err != nil {
