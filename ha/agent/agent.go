@@ -148,6 +148,9 @@ type cmdReq struct {
 	done chan error
 }
 
+// Boot is this run's boot generation (Options.Boot or the clock at New).
+func (a *Agent) Boot() uint64 { return a.boot }
+
 // New builds an agent from a validated config.
 func New(cfg *config.Config, opt Options) (*Agent, error) {
 	a := &Agent{cfg: cfg, opt: opt, log: opt.Log, clk: opt.Clock}

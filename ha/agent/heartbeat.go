@@ -79,7 +79,7 @@ func (a *Agent) receive(d link.Datagram) {
 	if ls.peerBoot == m.Boot && !ls.lastSeen.IsZero() {
 		gap = now - ls.lastSeenAt
 	}
-	if ls.peerBoot == m.Boot && m.Seq > ls.lastSeq && n > 0 {
+	if ls.peerBoot == m.Boot && m.Seq > ls.lastSeq && n > 0 && m.Type != heartbeat.TypeReleased {
 		if gap := (m.Seq - ls.lastSeq) / n; gap > 1 {
 			c.Lost.Add(gap - 1)
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/tandem-ha/tandem/ha/config"
 	"github.com/tandem-ha/tandem/ha/fsm"
@@ -27,13 +26,20 @@ type ReleaseOptions struct {
 	// heartbeat. Nil: opened from the config with link.Open (the dead
 	// agent's sockets are gone); an empty slice sends nothing.
 	Transports []link.Transport
-	// Boot is the released heartbeat's boot generation, which must be
-	// above the dead agent's so the peer's replay filter accepts it. Zero:
-	// the wall clock in nanoseconds, as the agent's own.
+	// Boot is the dead agent's boot generation (Agent.Boot, handed to the
+	// guard at its start). The released heartbeat speaks for that run only:
+	// a peer that already hears the agent's next run (a restart that beat
+	// the guard) drops it as a datagram of an earlier run, instead of
+	// taking the new run for dead. Zero: unknown, and nothing is sent (the
+	// peer waits for deadtime).
 	Boot uint64
 	// Log receives the release's log lines; nil discards.
 	Log *slog.Logger
 }
+
+// releasedSeq is the sequence number of the released heartbeats: far above
+// what a run sends (2^63 heartbeats at 1 kHz take 292 million years).
+const releasedSeq = 1 << 63
 
 // ErrNotReleased is returned (wrapped, with the reason) by Release when a
 // resource would not stop and the self-fence action ran.
@@ -117,6 +123,10 @@ func Release(cfg *config.Config, opt ReleaseOptions) error {
 // here and the agent is gone. A link that cannot be opened or sent on is
 // logged: the peer then waits for deadtime as before.
 func sendReleased(cfg *config.Config, opt ReleaseOptions, log *slog.Logger) {
+	if opt.Boot == 0 {
+		log.Warn("released heartbeat not sent: the dead agent's boot generation is unknown; the peer waits for deadtime")
+		return
+	}
 	links := opt.Transports
 	if links == nil {
 		inbox := make(chan link.Datagram, 1) // nothing is read: the guard only speaks
@@ -130,13 +140,11 @@ func sendReleased(cfg *config.Config, opt ReleaseOptions, log *slog.Logger) {
 			links = append(links, t)
 		}
 	}
-	boot := opt.Boot
-	if boot == 0 {
-		boot = uint64(time.Now().UnixNano())
-	}
 	var buf []byte
 	for i, t := range links {
-		m := heartbeat.Message{Cluster: cfg.Cluster, Node: cfg.Node, Boot: boot, Seq: uint64(i) + 1,
+		// The dead run's last words: a sequence number above any it sent,
+		// so the replay filter takes them after its heartbeats.
+		m := heartbeat.Message{Cluster: cfg.Cluster, Node: cfg.Node, Boot: opt.Boot, Seq: releasedSeq + uint64(i),
 			Type: heartbeat.TypeReleased, State: uint8(fsm.Standby), Flags: uint8(fsm.FlagYield), SentAt: 1}
 		buf = heartbeat.Seal(buf[:0], cfg.Key, &m)
 		if err := t.Send(buf); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tandem-ha/tandem/ha/fsm"
+	"github.com/tandem-ha/tandem/ha/heartbeat"
 	"github.com/tandem-ha/tandem/ha/internal/clock"
 	"github.com/tandem-ha/tandem/ha/link"
 	"github.com/tandem-ha/tandem/ha/resource"
@@ -149,7 +150,7 @@ func TestKilledAgentsPeerTakesOverAtOnce(t *testing.T) {
 	}
 	killed := p.elapsed()
 	require.NoError(t, Release(testConfig(0), ReleaseOptions{Resources: releaseGroup(l, &recRes{name: "svc", log: l}),
-		Clock: p.clk, Transports: []link.Transport{guard[0], guard[1]}, Boot: 100, Log: logger(t)}))
+		Clock: p.clk, Transports: []link.Transport{guard[0], guard[1]}, Boot: p.nodes[0].a.Boot(), Log: logger(t)}))
 	assert.Equal(t, []string{"stop svc", "stop vip"}, l.get())
 	p.until(time.Second, func() bool { return p.state(1) == "active" }, "beta takes over")
 	dead := testConfig(0).Timing.DeadTime
@@ -173,4 +174,30 @@ func TestReleaseThatFencedSendsNothing(t *testing.T) {
 		Fence: func(string) {}, Clock: clock.NewFake(time.Unix(0, 0)), Transports: []link.Transport{g}, Log: logger(t)})
 	require.ErrorIs(t, err, ErrNotReleased)
 	assert.Empty(t, inbox)
+}
+
+// TestReleasedNamesTheDeadRun: the released heartbeat carries the dead
+// agent's boot generation, with a sequence number above any it sent, so a
+// peer that already hears the next run drops it (a fresh boot made the
+// peer take the restarted agent for dead, found by make soak); without the
+// boot nothing is sent.
+func TestReleasedNamesTheDeadRun(t *testing.T) {
+	for _, boot := range []uint64{0, 4242} {
+		l := &opLog{}
+		inbox := make(chan link.Datagram, 4)
+		g, _ := link.MemPair(0, make(chan link.Datagram, 4), inbox)
+		cfg := testConfig(0)
+		require.NoError(t, Release(cfg, ReleaseOptions{Resources: releaseGroup(l, &recRes{name: "svc", log: l}),
+			Clock: clock.NewFake(time.Unix(0, 0)), Transports: []link.Transport{g}, Boot: boot, Log: logger(t)}))
+		if boot == 0 {
+			assert.Empty(t, inbox, "no boot: no word")
+			continue
+		}
+		require.Len(t, inbox, 1)
+		m, err := heartbeat.Open(cfg.Key, (<-inbox).Data)
+		require.NoError(t, err)
+		assert.Equal(t, heartbeat.TypeReleased, m.Type)
+		assert.Equal(t, boot, m.Boot)
+		assert.GreaterOrEqual(t, m.Seq, uint64(1<<63))
+	}
 }

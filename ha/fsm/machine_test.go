@@ -215,3 +215,27 @@ func TestStrings(t *testing.T) {
 	assert.Equal(t, "failed", ResFailed.String())
 	assert.Equal(t, "maintenance-off", CmdMaintenanceOff.String())
 }
+
+// TestStaleReleasedIgnored: the guard's released heartbeat names the run
+// that died. When the agent's next run is heard first (a restart that beat
+// the guard), the late word is about an earlier run: the peer stays alive
+// and is not taken for dead, which left a node "dead" to its peer for good.
+func TestStaleReleasedIgnored(t *testing.T) {
+	m := standbyWithActivePeer(t, 0) // the peer's run has Boot 1
+	now := 100 * time.Millisecond
+	// The peer's agent died and restarted (Boot 2) before its guard spoke.
+	m.Step(Heartbeat{Link: 0, Node: "b", Boot: 2, Seq: 1, State: Standby, Now: now})
+	acts := m.Step(Heartbeat{Link: 0, Node: "b", Boot: 1, Seq: 1 << 63, State: Standby, Flags: FlagYield, Released: true, Now: now})
+	st := m.Status()
+	assert.True(t, st.Peer.Alive, "the new run stays alive")
+	assert.False(t, st.Peer.Released)
+	assert.Empty(t, runs(acts))
+	m.Step(Heartbeat{Link: 0, Node: "b", Boot: 2, Seq: 2, State: Standby, Now: now + 200*time.Millisecond})
+	assert.True(t, m.Status().Peer.Alive)
+
+	// Control: the same word before the restart is taken: the peer is down.
+	m = standbyWithActivePeer(t, 0)
+	m.Step(Heartbeat{Link: 0, Node: "b", Boot: 1, Seq: 1 << 63, State: Standby, Flags: FlagYield, Released: true, Now: now})
+	assert.True(t, m.Status().Peer.Released)
+	assert.False(t, m.Status().Peer.Alive)
+}

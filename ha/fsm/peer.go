@@ -110,8 +110,8 @@ func (m *Machine) diskBeat(e DiskBeat) {
 		return
 	}
 	p := &m.peer
-	if p.released && e.Boot < p.boot {
-		return // the slot of the run that died, read after its guard's word
+	if p.released && e.Boot <= p.boot {
+		return // the slot of the run that died (its guard's word names it), read after that word
 	}
 	p.diskHeard, p.diskLast, p.diskSeq, p.diskState = true, m.now, e.Seq, e.State
 	if !m.netLive() {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -32,7 +33,9 @@ const guardClean = 1
 
 // startGuard starts the guard; the returned func tells it the agent exits
 // cleanly (true) or not (false: the guard releases the group).
-func startGuard(path, node string, log *slog.Logger) (func(clean bool), error) {
+// boot is the agent's boot generation: the guard's released heartbeat
+// speaks for that run only.
+func startGuard(path, node string, boot uint64, log *slog.Logger) (func(clean bool), error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("guard: %w", err)
@@ -41,7 +44,7 @@ func startGuard(path, node string, log *slog.Logger) (func(clean bool), error) {
 	if err != nil {
 		return nil, fmt.Errorf("guard: %w", err)
 	}
-	args := []string{"guard", "--config", path}
+	args := []string{"guard", "--config", path, "--boot", strconv.FormatUint(boot, 10)}
 	if node != "" {
 		args = append(args, "--node", node)
 	}
@@ -67,6 +70,7 @@ func startGuard(path, node string, log *slog.Logger) (func(clean bool), error) {
 
 func guardCommand() *cobra.Command {
 	var path, node string
+	var boot uint64
 	c := &cobra.Command{
 		Use:    "guard",
 		Short:  "Release the resource group when the agent dies (started by the agent)",
@@ -89,7 +93,7 @@ func guardCommand() *cobra.Command {
 			}
 			log := newLogger(cfg.Log).With("node", cfg.Node, "guard", true)
 			log.Error("agent died: releasing the resource group")
-			if err := agent.Release(cfg, agent.ReleaseOptions{Log: log}); err != nil {
+			if err := agent.Release(cfg, agent.ReleaseOptions{Boot: boot, Log: log}); err != nil {
 				return err
 			}
 			log.Warn("resource group released after the agent died")
@@ -98,5 +102,6 @@ func guardCommand() *cobra.Command {
 	}
 	c.Flags().StringVar(&path, "config", config.DefaultPath, "configuration file")
 	c.Flags().StringVar(&node, "node", "", "this node's name")
+	c.Flags().Uint64Var(&boot, "boot", 0, "the agent's boot generation (0: send no released heartbeat)")
 	return c
 }

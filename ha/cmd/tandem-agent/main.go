@@ -128,7 +128,7 @@ func run(cfg *config.Config, path, node string, guard, realtime bool) error {
 	sdnotify.Ready(log) // Type=notify: active once the control socket and metrics listen
 	// The guard starts last: from here on this agent may hold resources.
 	if guard {
-		done, err := startGuard(path, node, log)
+		done, err := startGuard(path, node, a.Boot(), log)
 		if err != nil {
 			return err
 		}
