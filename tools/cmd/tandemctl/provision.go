@@ -225,7 +225,9 @@ func (s *storage) provision(cmd *cobra.Command, p plan) (steps []string, secret 
 		}
 	}
 	if !found {
-		if err := c.AddLUN(actx, p.target, admin.LUN{ID: p.lun, LV: want}); err != nil {
+		// A LUN on a thin LV passes UNMAP on as discards, so what the
+		// initiators free goes back to the pool.
+		if err := c.AddLUN(actx, p.target, admin.LUN{ID: p.lun, LV: want, Thin: p.pool != ""}); err != nil {
 			return steps, "", err
 		}
 		steps = append(steps, fmt.Sprintf("added lun %d on %s", p.lun, want))

@@ -111,6 +111,32 @@ func TestProvisionIsIdempotent(t *testing.T) {
 	assert.Equal(t, int64(128<<20), luns[0].Size)
 }
 
+func TestProvisionThinLUN(t *testing.T) {
+	fake := lvmtest.New(lvmtest.VG{Name: "vg0", Size: 1 << 30,
+		LVs: []*lvmtest.LV{{Name: "pool", Type: "thin-pool", Size: 512 << 20, Active: true}}})
+	fake.DevDir = t.TempDir()
+	sock, cfgPath := startTarget(t, fake)
+	out, err := run(t, "--target-socket", sock, "volume", "create", "vg0/thin", "64MiB", "--thin-pool", "pool")
+	require.NoError(t, err, out)
+	require.NoError(t, os.Truncate(filepath.Join(fake.DevDir, "vg0", "thin"), 64<<20))
+	out, err = run(t, "--target-socket", sock, "provision", "--volume", "vg0/thin", "--size", "64MiB", "--thin-pool", "pool",
+		"--target", "iqn.2026-11.io.tandem:mq", "--lun", "0")
+	require.NoError(t, err, out)
+	out, err = run(t, "--target-socket", sock, "volume", "create", "vg0/lin", "64MiB")
+	require.NoError(t, err, out)
+	require.NoError(t, os.Truncate(filepath.Join(fake.DevDir, "vg0", "lin"), 64<<20))
+	out, err = run(t, "--target-socket", sock, "provision", "--volume", "vg0/lin", "--size", "64MiB",
+		"--target", "iqn.2026-11.io.tandem:mq", "--lun", "1")
+	require.NoError(t, err, out)
+
+	cfg, err := config.Load(cfgPath)
+	require.NoError(t, err)
+	require.Len(t, cfg.Targets, 1)
+	require.Len(t, cfg.Targets[0].LUNs, 2)
+	assert.True(t, cfg.Targets[0].LUNs[0].Thin, "a LUN on a thin LV passes UNMAP on to the pool")
+	assert.False(t, cfg.Targets[0].LUNs[1].Thin, "a linear LV's LUN stays thick")
+}
+
 func TestStorageCommands(t *testing.T) {
 	fake := lvmtest.New(lvmtest.VG{Name: "vg0", Size: 1 << 30})
 	fake.DevDir = t.TempDir()
