@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,4 +64,19 @@ const (
 func isLoginRefused(err error, detail byte) bool {
 	var le *initiator.LoginError
 	return errors.As(err, &le) && le.Class == 2 && le.Detail == detail
+}
+
+// unmapCommand is UNMAP (SBC-3 section 5.28) of blocks blocks from lba:
+// the CDB and its parameter list, an 8-byte header and one 16-byte block
+// descriptor.
+func unmapCommand(lba uint64, blocks uint32) (cdb, param []byte) {
+	param = make([]byte, 24)
+	binary.BigEndian.PutUint16(param[0:], uint16(len(param)-2)) // UNMAP DATA LENGTH
+	binary.BigEndian.PutUint16(param[2:], 16)                   // BLOCK DESCRIPTOR DATA LENGTH
+	binary.BigEndian.PutUint64(param[8:], lba)
+	binary.BigEndian.PutUint32(param[16:], blocks)
+	cdb = make([]byte, 10)
+	cdb[0] = scsi.OpUnmap
+	binary.BigEndian.PutUint16(cdb[7:], uint16(len(param)))
+	return cdb, param
 }

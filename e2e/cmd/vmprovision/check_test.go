@@ -66,3 +66,12 @@ func TestIsLoginRefused(t *testing.T) {
 	assert.False(t, isLoginRefused(&initiator.LoginError{Class: 3, Detail: 1}, loginAuthentication), "target error")
 	assert.False(t, isLoginRefused(fmt.Errorf("connection refused"), loginAuthentication))
 }
+
+func TestUnmapCommand(t *testing.T) {
+	cdb, param := unmapCommand(0x0102030405060708, 2048)
+	assert.Equal(t, []byte{0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0}, cdb)
+	assert.Equal(t, []byte{
+		0, 22, 0, 16, 0, 0, 0, 0, // header: data length, descriptor length
+		1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0x08, 0, 0, 0, 0, 0, // LBA, blocks, reserved
+	}, param)
+}

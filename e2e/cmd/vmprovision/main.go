@@ -9,8 +9,8 @@
 // the printed credentials, writes and reads back; `tandemctl volume resize
 // +1G` must reach it as CAPACITY DATA HAS CHANGED, then READ CAPACITY
 // shows 11 GiB; a restarted tandem-target serves the same LUN with the
-// data (from the config the admin API wrote back); a wrong secret and an
-// initiator outside the ACL are refused.
+// data (from the config the admin API wrote back); an UNMAP reaches the
+// thin pool; a wrong secret and an initiator outside the ACL are refused.
 //
 // It prints the time of every phase and of the whole run. It skips (exit
 // 0) only when not root or without /dev/net/tun.
@@ -208,6 +208,7 @@ func run(f flags) (err error) {
 		{"host: native login with the printed secret, write, read", s.writeRead},
 		{"guest: tandemctl volume resize +1G; host: UA, 11 GiB", s.resize},
 		{"guest: restart tandem-target; host: same LUN and data", s.restart},
+		{"host: UNMAP reaches the thin pool (reads zeros)", s.unmap},
 		{"host: wrong secret and a name outside the ACL refused", s.refused},
 	}
 	for _, st := range steps {
@@ -388,7 +389,10 @@ func (s *lab) writeRead(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("    READ CAPACITY: %d blocks of %d bytes, thin %v\n", c.Blocks, c.BlockSize, c.ThinProvisioned)
+		fmt.Printf("    READ CAPACITY: %d blocks of %d bytes, thin provisioned %v\n", c.Blocks, c.BlockSize, c.ThinProvisioned)
+		if !c.ThinProvisioned {
+			return errors.New("the LUN on a thin LV does not report thin provisioning (LBPME): UNMAP would not reach the pool")
+		}
 		for _, lba := range s.lbas(c) {
 			if err := ss.Write16(ctx, 0, lba, s.data, true); err != nil {
 				return fmt.Errorf("write at lba %d: %w", lba, err)
@@ -461,6 +465,34 @@ func (s *lab) restart(ctx context.Context) error {
 			return err
 		}
 		return s.readBack(ctx, ss, c)
+	})
+}
+
+// unmap discards the 1 MiB written at the end of the LV: dm-thin then
+// reads it as zeros, so the discard reached the pool.
+func (s *lab) unmap(ctx context.Context) error {
+	return s.session(ctx, func(ss *initiator.Session) error {
+		c, err := ss.ReadCapacity16(ctx, 0)
+		if err != nil {
+			return err
+		}
+		lba, n := s.lbas(c)[1], uint32(len(s.data))/c.BlockSize
+		cdb, param := unmapCommand(lba, n)
+		r, err := ss.Do(ctx, &initiator.Command{LUN: 0, CDB: cdb, DataOut: param})
+		if err != nil {
+			return err
+		}
+		if err := r.Err(); err != nil {
+			return fmt.Errorf("UNMAP at lba %d: %w", lba, err)
+		}
+		got, err := ss.Read16(ctx, 0, lba, n)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(got, make([]byte, len(got))) {
+			return fmt.Errorf("lba %d still holds data after UNMAP: the discard did not reach the thin pool", lba)
+		}
+		return nil
 	})
 }
 
