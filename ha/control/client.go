@@ -6,8 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
+
+	"github.com/tandem-ha/tandem/internal/unixsock"
 )
 
 // DefaultSocket is the agent's default control socket.
@@ -21,11 +22,7 @@ type Client struct {
 
 // NewClient returns a client for the socket at path.
 func NewClient(path string) *Client {
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", path)
-	}}
-	return &Client{socket: path, hc: &http.Client{Transport: tr}}
+	return &Client{socket: path, hc: unixsock.HTTPClient(path)}
 }
 
 // Status fetches the agent's status.

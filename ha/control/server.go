@@ -33,7 +33,7 @@ func Listen(path string, b Backend, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("control socket (control_socket in the config): %w", err)
 	}
 	s := &Server{path: path, ln: ln}
-	s.srv = &http.Server{Handler: Handler(b, log), ReadHeaderTimeout: 5 * time.Second,
+	s.srv = &http.Server{Handler: Handler(b, log), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: unixsock.IdleTimeout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return s, nil
 }

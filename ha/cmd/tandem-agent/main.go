@@ -29,6 +29,7 @@ import (
 	_ "github.com/tandem-ha/tandem/ha/resource/all" // registers every resource type (ha/resource doc)
 	"github.com/tandem-ha/tandem/internal/clidoc"
 	"github.com/tandem-ha/tandem/internal/sdnotify"
+	"github.com/tandem-ha/tandem/internal/unixsock"
 )
 
 func main() {
@@ -115,7 +116,7 @@ func run(cfg *config.Config, path, node string, guard, realtime bool) error {
 			log.Error("metrics off: cannot listen (free the port, or set metrics_address to another IP:PORT or off)",
 				"address", cfg.MetricsAddress, "err", err)
 		} else {
-			hs := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second}
+			hs := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: unixsock.IdleTimeout}
 			go func() {
 				if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 					log.Error("metrics", "err", err)

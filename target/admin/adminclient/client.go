@@ -8,11 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 
+	"github.com/tandem-ha/tandem/internal/unixsock"
 	"github.com/tandem-ha/tandem/target/admin"
 )
 
@@ -49,11 +49,7 @@ type Client struct {
 
 // New returns a client of the admin socket at path.
 func New(socket string) *Client {
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", socket)
-	}}
-	return &Client{socket: socket, hc: &http.Client{Transport: tr}}
+	return &Client{socket: socket, hc: unixsock.HTTPClient(socket)}
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tandem-ha/tandem/internal/clidoc"
 	"github.com/tandem-ha/tandem/internal/sdnotify"
+	"github.com/tandem-ha/tandem/internal/unixsock"
 	"github.com/tandem-ha/tandem/target/admin"
 	"github.com/tandem-ha/tandem/target/config"
 	"github.com/tandem-ha/tandem/target/daemon"
@@ -88,7 +89,7 @@ func run(ctx context.Context, cfgPath string, level slog.Level) error {
 			shutdown(srv, log)
 			return err
 		}
-		api = &http.Server{Handler: daemon.NewAPIHandler(mgr, log), ReadHeaderTimeout: 10 * time.Second}
+		api = &http.Server{Handler: daemon.NewAPIHandler(mgr, log), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: unixsock.IdleTimeout}
 		go func() {
 			if err := api.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("admin api stopped", "err", err)
