@@ -447,7 +447,7 @@ func (c *conn) execute(cmd *command) {
 		c.finishAborted(cmd)
 		return
 	}
-	c.send(outMsg{kind: outDone, cmd: cmd})
+	c.respond(cmd)
 }
 
 // safeExecute turns a panic in the SCSI layer into a TARGET FAILURE

@@ -86,14 +86,26 @@ type conn struct {
 	textOut []byte
 	textIn  []byte
 
-	out      chan outMsg
+	out chan outMsg
+	// wmu owns the write side (bw, wr, statSN, maxSent, scratch,
+	// sense): the writer goroutine takes it per queued message, and a
+	// worker whose response finds the queue empty writes it itself
+	// instead of waking the writer (one goroutine hand-off less per
+	// command). queued counts messages from send until written, so a
+	// direct write never overtakes a queued one.
+	wmu     sync.Mutex
+	queued  atomic.Int32
+	statSN  uint32
+	scratch pdu.PDU
+	sense   [2 + 260]byte
+
 	work     chan *command
 	workers  int // reader-owned
 	idle     atomic.Int32
 	inflight sync.WaitGroup // submitted commands until their response is queued
 	// busy counts the submitted commands that have not finished
 	// executing; it narrows the advertised CmdSN window, and maxSent
-	// (writer-owned) is the MaxCmdSN sent last.
+	// (under wmu) is the MaxCmdSN sent last.
 	busy    atomic.Int32
 	maxSent uint32
 
@@ -268,10 +280,11 @@ func (c *conn) fullFeature() {
 	c.writerErr = make(chan struct{})
 	c.lastRecv.Store(time.Now().UnixNano())
 
+	c.statSN = c.sess.StatSN
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		c.writer(c.sess.StatSN)
+		c.writer()
 	}()
 	pingerDone := make(chan struct{})
 	if c.srv.cfg.NopInterval > 0 {
@@ -321,10 +334,12 @@ func (c *conn) isDone() bool {
 // send queues m for the writer; it returns false (and releases a
 // command) when the connection is gone.
 func (c *conn) send(m outMsg) bool {
+	c.queued.Add(1)
 	select {
 	case c.out <- m:
 		return true
 	case <-c.done:
+		c.queued.Add(-1)
 		if m.kind == outDone && m.cmd != nil {
 			c.release(m.cmd)
 		}
@@ -480,25 +495,20 @@ func (c *conn) fillSN(b *pdu.BHS, statSN uint32) {
 	b.SetMaxCmdSN(c.maxSent)
 }
 
-// writer owns the socket's write side. It batches: PDUs go into a
+// writer writes the queued messages. It batches: PDUs go into a
 // buffered writer that is flushed when the queue runs empty.
-func (c *conn) writer(statSN uint32) {
-	var scratch pdu.PDU
-	var sense [2 + 260]byte
+func (c *conn) writer() {
 	defer close(c.writerErr)
-	fail := func(err error) {
-		if !c.isDone() {
-			c.log.Info("write failed; closing", "err", err)
-		}
-		c.kill()
-	}
 	for {
 		var m outMsg
 		select {
 		case m = <-c.out:
 		default:
-			if err := c.bw.Flush(); err != nil {
-				fail(err)
+			c.wmu.Lock()
+			err := c.bw.Flush()
+			c.wmu.Unlock()
+			if err != nil {
+				c.writeFailed(err)
 				return
 			}
 			select {
@@ -507,44 +517,91 @@ func (c *conn) writer(statSN uint32) {
 				return
 			}
 		}
-		var err error
-		switch m.kind {
-		case outStop:
-			_ = c.bw.Flush()
-			return
-		case outPDU:
-			if m.stat {
-				c.fillSN(&m.p.BHS, statSN)
-				statSN++
-			} else {
-				c.fillSN(&m.p.BHS, statSN)
-			}
-			err = c.wr.Write(m.p)
-		case outR2T:
-			if m.cmd.aborted() {
-				continue // the task is gone; soliciting its data is pointless
-			}
-			err = c.writeR2T(&scratch, m.cmd, m.r2t, statSN)
-			m.cmd.r2tsSent++
-		case outAborted:
-			// The command is not released: aborted commands go to the
-			// garbage collector (abortWhere).
-			err = c.writeAborted(&scratch, m.cmd, statSN)
-			statSN++
-		case outDone:
-			statSN, err = c.writeDone(&scratch, sense[:], m.cmd, statSN)
-			c.release(m.cmd)
-		}
+		c.wmu.Lock()
+		stop, err := c.writeMsg(m)
+		c.queued.Add(-1)
+		c.wmu.Unlock()
 		if err != nil {
-			fail(err)
+			c.writeFailed(err)
 			return
 		}
-		if m.closeAfter {
-			_ = c.bw.Flush()
-			c.kill()
+		if stop {
 			return
 		}
 	}
+}
+
+// writeFailed ends the connection after a failed write.
+func (c *conn) writeFailed(err error) {
+	if !c.isDone() {
+		c.log.Info("write failed; closing", "err", err)
+	}
+	c.kill()
+}
+
+// writeMsg writes one queued message under wmu; stop says the writer is
+// done (outStop, or closeAfter).
+func (c *conn) writeMsg(m outMsg) (stop bool, err error) {
+	switch m.kind {
+	case outStop:
+		_ = c.bw.Flush()
+		return true, nil
+	case outPDU:
+		c.fillSN(&m.p.BHS, c.statSN)
+		if m.stat {
+			c.statSN++
+		}
+		err = c.wr.Write(m.p)
+	case outR2T:
+		if m.cmd.aborted() {
+			return false, nil // the task is gone; soliciting its data is pointless
+		}
+		err = c.writeR2T(&c.scratch, m.cmd, m.r2t, c.statSN)
+		m.cmd.r2tsSent++
+	case outAborted:
+		// The command is not released: aborted commands go to the
+		// garbage collector (abortWhere).
+		err = c.writeAborted(&c.scratch, m.cmd, c.statSN)
+		c.statSN++
+	case outDone:
+		c.statSN, err = c.writeDone(&c.scratch, c.sense[:], m.cmd, c.statSN)
+		c.release(m.cmd)
+	}
+	if err != nil {
+		return true, err
+	}
+	if m.closeAfter {
+		_ = c.bw.Flush()
+		c.kill()
+		return true, nil
+	}
+	return false, nil
+}
+
+// respond sends a completed command's response. When no other command
+// is executing, nothing is queued and the write side is free, the worker
+// writes and flushes it itself: at low queue depth this saves waking the
+// writer goroutine (a futex wake and a context switch per command).
+// Otherwise the response is queued, so that the writer batches the
+// responses of concurrent commands into one write.
+func (c *conn) respond(cmd *command) {
+	if c.busy.Load() == 0 && c.queued.Load() == 0 && c.wmu.TryLock() {
+		if c.queued.Load() == 0 && !c.isDone() {
+			var err error
+			c.statSN, err = c.writeDone(&c.scratch, c.sense[:], cmd, c.statSN)
+			if err == nil {
+				err = c.bw.Flush()
+			}
+			c.wmu.Unlock()
+			c.release(cmd)
+			if err != nil {
+				c.writeFailed(err)
+			}
+			return
+		}
+		c.wmu.Unlock()
+	}
+	c.send(outMsg{kind: outDone, cmd: cmd})
 }
 
 // pinger sends NOP-In pings on an idle connection and drops a connection
