@@ -192,7 +192,10 @@ func (l *Lab) boot(ctx context.Context, i int, disk string) error {
 	c := vm.Config{
 		Name: GuestNames[i], Image: l.opt.Image, Dir: l.opt.Dir, Accel: l.opt.Accel,
 		Netns: l.net.Netns("lab"), Tap: PublicTap(i), IP: PublicIPs[i], Logger: l.opt.Logger,
-		MemoryMiB: 256,
+		// The initramfs unpacks into RAM: with the agent, the target, the
+		// MQ stand-in and tandemctl it no longer fits in 256 MiB
+		// ("Initramfs unpacking failed: write error").
+		MemoryMiB: 384,
 		// Three TCG guests on two shared cores boot in 15-20 s when the
 		// machine is idle, several times that under load.
 		BootTimeout: 4 * time.Minute,
