@@ -8,16 +8,21 @@ import (
 
 // Limits say how flat a resource series must stay.
 //
-// The first Warmup fraction of the rounds (at least MinWindow rounds) is
-// warm-up: caches, connection pools and the Go heap settle there, so it is
-// not judged. The window of the same length right after warm-up is the
-// baseline; the last window of the run is compared with it. Medians, not
+// The first Warmup fraction of the rounds is warm-up: caches, connection
+// pools, the Go heap and preallocated rings settle there, so it is not
+// judged (the target's audit ring of 65536 records, about 8 MiB, is paged
+// in over the first 30-odd rounds of the partition lab: a plateau, not a
+// leak). The window (Window of the rounds, at least MinWindow) right after
+// warm-up is the baseline; the last window of the run is compared with it. Medians, not
 // means or single samples, so that one GC cycle or one round caught in a
 // transition does not decide: a leak moves the median, noise does not.
 type Limits struct {
-	// Warmup is the fraction of rounds before the baseline (0.1: the
-	// first 10 %).
+	// Warmup is the fraction of rounds before the baseline (0.3: the
+	// first 30 %).
 	Warmup float64
+	// Window is the fraction of rounds in the baseline and the last
+	// window (0.1: 10 %).
+	Window float64
 	// MinWindow is the least number of rounds in a window.
 	MinWindow int
 	// Rel is the growth allowed from the baseline's median to the last
@@ -28,10 +33,11 @@ type Limits struct {
 	Abs float64
 }
 
-// DefaultLimits: 10 % warm-up, windows of at least 3 rounds, 5 % growth.
+// DefaultLimits: the first 30 % is warm-up, windows of 10 % of the rounds
+// (at least 3), 5 % growth.
 // Abs is per measure (FDSlack, GoroutineSlack, ThreadSlack, RSSSlackKiB).
 func DefaultLimits(abs float64) Limits {
-	return Limits{Warmup: 0.10, MinWindow: 3, Rel: 0.05, Abs: abs}
+	return Limits{Warmup: 0.3, Window: 0.10, MinWindow: 3, Rel: 0.05, Abs: abs}
 }
 
 // Absolute slacks per measure.
@@ -68,11 +74,12 @@ func (v Verdict) String() string {
 // Flat judges one series (one value per round, in round order).
 func Flat(vals []float64, lim Limits) Verdict {
 	n := len(vals)
-	w := max(int(math.Ceil(float64(n)*lim.Warmup)), lim.MinWindow, 1)
-	if n < 3*w {
+	w := max(int(math.Ceil(float64(n)*lim.Window)), lim.MinWindow, 1)
+	warm := int(math.Ceil(float64(n) * lim.Warmup))
+	if n < warm+2*w {
 		return Verdict{Window: w}
 	}
-	base := median(vals[w : 2*w])
+	base := median(vals[warm : warm+w])
 	last := median(vals[n-w:])
 	allowed := base*(1+lim.Rel) + lim.Abs
 	return Verdict{Base: base, Last: last, Allowed: allowed, Window: w, Judged: true, OK: last <= allowed}
