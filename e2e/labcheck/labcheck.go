@@ -394,3 +394,14 @@ func firstLines(s string, n int) string {
 	}
 	return s
 }
+
+// LastEnd is the end of the last put attempt (zero with none).
+func LastEnd(puts []Put) time.Time {
+	var t time.Time
+	for _, p := range puts {
+		if p.End.After(t) {
+			t = p.End
+		}
+	}
+	return t
+}

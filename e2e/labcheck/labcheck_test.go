@@ -100,6 +100,8 @@ func TestFirstAckAndGap(t *testing.T) {
 	assert.Equal(t, at(1900), FirstAckAfter(h.Puts, at(120)))
 	assert.True(t, FirstAckAfter(h.Puts, at(5000)).IsZero())
 	assert.Equal(t, 1840*time.Millisecond, LongestGap(h.Puts, at(0), at(2100)))
+	assert.Equal(t, at(2060), LastEnd(h.Puts))
+	assert.True(t, LastEnd(nil).IsZero())
 }
 
 const iqnM, iqnS = "iqn.2026-12.io.tandem:mqmaster", "iqn.2026-12.io.tandem:mqslave"

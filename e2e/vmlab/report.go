@@ -14,7 +14,7 @@ import (
 func Table(outs []Outcome) string {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "scenario\toutcome\tfault -> first ack\tacked\tlost\tduplicated\tfenced node\twrites refused / accepted after fence\tactive before -> after\tsplit")
+	fmt.Fprintln(w, "scenario\toutcome\tfault -> first ack\tlongest gap\tacked\tlost\tduplicated\tfenced node\twrites refused / accepted after fence\tactive before -> after\tsplit")
 	for _, o := range outs {
 		v := "pass"
 		if !o.Passed {
@@ -24,8 +24,12 @@ func Table(outs []Outcome) string {
 		if fenced == "" {
 			fenced = "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%d / %d\t%s -> %s\t%s\n", o.Scenario, v, o.Recovery.Round(time.Millisecond),
-			o.Acked, o.Lost, o.Dup, fenced, o.Refused, o.WritesAfterFence, o.Before, o.After, SplitString(o.Split))
+		lost := fmt.Sprint(o.Lost)
+		if o.Lost < 0 {
+			lost = "?"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%d / %d\t%s -> %s\t%s\n", o.Scenario, v, o.Recovery.Round(time.Millisecond),
+			o.Outage.Round(time.Millisecond), o.Acked, lost, o.Dup, fenced, o.Refused, o.WritesAfterFence, o.Before, o.After, SplitString(o.Split))
 	}
 	w.Flush()
 	return b.String()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -90,7 +91,7 @@ func (l *Lab) SetPublicLink(ctx context.Context, i int, up bool) error {
 func (l *Lab) SetNodeLinks(ctx context.Context, up bool) error {
 	body := ""
 	if !up {
-		body = fmt.Sprintf(`	chain fwd {
+		body = fmt.Sprintf(`	chain nodecut {
 		type filter hook forward priority 0; policy accept;
 		iifname %[1]q oifname %[2]q drop
 		iifname %[2]q oifname %[1]q drop
@@ -201,11 +202,15 @@ func errString(err error) string {
 type Outcome struct {
 	Scenario string
 	Passed   bool
-	// Recovery is from the fault to the first acknowledged put after it.
-	Recovery time.Duration
+	// Recovery is from the fault to the first acknowledged put after it;
+	// Outage the longest time without an acknowledged put from the fault
+	// to the end of the client (a fault whose effect comes late shows
+	// here, not in Recovery).
+	Recovery, Outage time.Duration
 	// Split of the takeover (power-off): detection, fence, fsck+mount,
 	// MQ start, VIP, and the client's first ack after the VIP.
-	Split                    map[string]time.Duration
+	Split map[string]time.Duration
+	// Lost is -1 when the queue could not be read back.
 	Acked, Lost, Dup, BadDup int
 	Fenced                   string
 	Before, After            string // active node before and after
@@ -305,12 +310,16 @@ func Run(ctx context.Context, o RunOptions, sc Scenario) (out Outcome, err error
 		}
 	}
 	time.Sleep(o.Settle)
-	stopClient()
-	<-clientDone
-	after := l.Active(ctx)
+	// A fault whose consequences come late (the old node acks on until
+	// its monitor fails the group) may still be moving the group: judge
+	// where it is once a node holds the VIP and a put was acknowledged
+	// after that.
+	after := settled(ctx, l, cl, o.Recover)
 	if after >= 0 {
 		out.After = NodeNames[after]
 	}
+	stopClient()
+	<-clientDone
 	var final []int
 	var derr error
 	if werr == nil {
@@ -342,7 +351,14 @@ func Run(ctx context.Context, o RunOptions, sc Scenario) (out Outcome, err error
 		Fences: out.Fences, Audit: recs, Initiators: Initiators()})
 	out.Refused, out.WritesAfterFence = audit.Summarize(recs).Refused, len(res.WritesAfterFence)
 	out.Acked, out.Lost, out.Dup, out.BadDup = res.Acked, len(res.Lost), len(res.Duplicated), len(res.BadDuplicates)
+	if final == nil {
+		// The queue was not read back: nothing can be said about losses.
+		out.Lost = -1
+		res.Problems = slices.DeleteFunc(res.Problems, func(p string) bool { return strings.Contains(p, "acknowledged messages lost") })
+		out.Problems = append(out.Problems, "the queue was not read back: losses unknown")
+	}
 	out.Problems = append(out.Problems, res.Problems...)
+	out.Outage = labcheck.LongestGap(out.Puts, out.Fault, labcheck.LastEnd(out.Puts))
 	if werr != nil {
 		out.Problems = append(out.Problems, werr.Error())
 	}
@@ -368,6 +384,22 @@ func Run(ctx context.Context, o RunOptions, sc Scenario) (out Outcome, err error
 	out.Passed = len(out.Problems) == 0
 	l.Events.Lab("scenario done", "scenario", sc.Name, "passed", fmt.Sprint(out.Passed))
 	return out, nil
+}
+
+// settled waits up to d until a node holds the VIP and a put was
+// acknowledged after that was seen, and returns the node (-1: none).
+func settled(ctx context.Context, l *Lab, cl *mqclient.Client, d time.Duration) int {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		seen := time.Now()
+		if a := l.Active(ctx); a >= 0 {
+			if _, err := waitAck(ctx, cl, seen, time.Until(deadline)); err == nil && l.Active(ctx) == a {
+				return a
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return l.Active(ctx)
 }
 
 // waitAck waits up to d for a put acknowledged after t.
@@ -414,31 +446,37 @@ func (l *Lab) Audit(ctx context.Context) ([]audit.Record, error) {
 }
 
 // Split cuts the time from the fault to the first ack into the takeover's
-// steps, from the survivor's lines as they arrived: detection (first line
-// after the fault), fence (storage taken), fsck+mount (filesystem
+// steps, from the survivor's lines as they arrived: detection (its state
+// becomes Starting), fence (storage taken), fsck+mount (filesystem
 // mounted), MQ start (queue manager running), VIP (vip added), client
-// (first ack). A step that did not happen is left out.
+// (first ack after the VIP). A step that did not happen is left out.
 func Split(evs []Event, puts []labcheck.Put, fault time.Time, survivor string) map[string]time.Duration {
-	marks := []struct{ name, msg string }{
-		{"detection", ""}, {"iscsi+fence", "storage taken: our key holds the reservation on every LUN"},
-		{"fsck+mount", "filesystem mounted"}, {"mq start", "running"}, {"vip", "vip added"},
+	marks := []struct {
+		name string
+		is   func(Event) bool
+	}{
+		{"detection", func(ev Event) bool { return ev.Msg == "state" && strings.Contains(ev.Line, "to=Starting") }},
+		{"iscsi+fence", msgIs("storage taken: our key holds the reservation on every LUN")},
+		{"fsck+mount", msgIs("filesystem mounted")}, {"mq start", msgIs("running")}, {"vip", msgIs("vip added")},
 	}
 	out := map[string]time.Duration{}
 	prev := fault
 	for _, m := range marks {
 		for _, ev := range evs {
-			if ev.Node == survivor && ev.At.After(fault) && (m.msg == "" || ev.Msg == m.msg) {
+			if ev.Node == survivor && ev.At.After(prev) && m.is(ev) {
 				out[m.name] = ev.At.Sub(prev)
 				prev = ev.At
 				break
 			}
 		}
 	}
-	if a := labcheck.FirstAckAfter(puts, fault); !a.IsZero() && len(out) > 0 {
+	if a := labcheck.FirstAckAfter(puts, prev); !a.IsZero() && len(out) > 0 {
 		out["client"] = a.Sub(prev)
 	}
 	return out
 }
+
+func msgIs(msg string) func(Event) bool { return func(ev Event) bool { return ev.Msg == msg } }
 
 func (l *Lab) guest(i int) *vm.VM {
 	l.mu.Lock()

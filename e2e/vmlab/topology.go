@@ -164,6 +164,9 @@ func AgentConfig(i int, t config.Timing, fence bool) (config.Config, []string, e
 	mq.Params["shared_mount"] = SharedDir
 	mq.StartTimeout, mq.StopTimeout = 30*time.Second, 20*time.Second
 	mq.Monitor.Interval, mq.Monitor.Timeout = time.Second, 5*time.Second
+	// A queue manager that dies is restarted in place once before the
+	// group fails over (heartbeat's haresources know no local restart).
+	mq.MaxRestarts = 1
 	// heartbeat's IPaddr sent 10 ARPs 500 ms apart; the client's host
 	// learns the move from the first.
 	vip.Params["arp_count"], vip.Params["arp_interval"] = "3", "100ms"

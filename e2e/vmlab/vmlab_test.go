@@ -75,6 +75,7 @@ func TestFSEventsAndSplit(t *testing.T) {
 		{At: at(0), Node: "MQMaster", Msg: "filesystem mounted"},
 		{At: at(1000), Node: "lab", Msg: "power off", Line: "power off node=MQMaster"},
 		{At: at(2000), Node: "MQSlave", Msg: "peer dead"},
+		{At: at(2000), Node: "MQSlave", Msg: "state", Line: `msg=state node=MQSlave from=Standby to=Starting reason="peer dead"`},
 		{At: at(2500), Node: "MQSlave", Msg: "storage taken: our key holds the reservation on every LUN"},
 		{At: at(3000), Node: "MQSlave", Msg: "filesystem mounted"},
 		{At: at(3500), Node: "MQSlave", Msg: "running"},
@@ -84,7 +85,7 @@ func TestFSEventsAndSplit(t *testing.T) {
 	ms := labcheck.Intervals(FSEvents(evs))
 	assert.Equal(t, []labcheck.Mount{{Node: "MQMaster", From: at(0), To: at(1000)}, {Node: "MQSlave", From: at(3000)}}, ms)
 	assert.Empty(t, labcheck.Overlaps(ms))
-	puts := []labcheck.Put{{Seq: 9, Start: at(3650), End: at(3800), Outcome: labcheck.OK}}
+	puts := []labcheck.Put{{Seq: 8, Start: at(1100), End: at(1200), Outcome: labcheck.OK}, {Seq: 9, Start: at(3650), End: at(3800), Outcome: labcheck.OK}}
 	s := Split(evs, puts, at(1000), "MQSlave")
 	assert.Equal(t, map[string]time.Duration{"detection": time.Second, "iscsi+fence": 500 * time.Millisecond,
 		"fsck+mount": 500 * time.Millisecond, "mq start": 500 * time.Millisecond, "vip": 100 * time.Millisecond,
@@ -99,6 +100,7 @@ func TestTimeline(t *testing.T) {
 	o := Outcome{Scenario: "power-off", Start: t0, Fault: at(1000), Events: []Event{
 		{At: at(1000), Node: "lab", Msg: "power off"},
 		{At: at(2000), Node: "MQSlave", Msg: "peer dead"},
+		{At: at(2000), Node: "MQSlave", Msg: "state", Line: `msg=state node=MQSlave from=Standby to=Starting reason="peer dead"`},
 		{At: at(3000), Node: "MQSlave", Msg: "filesystem mounted"},
 		{At: at(3100), Node: "MQSlave", Msg: "state"},
 	}, Puts: []labcheck.Put{
