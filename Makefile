@@ -95,6 +95,19 @@ bench: build
 	$(BIN)/conformance exec --target-bin $(BIN)/tandem-target --preallocate --thin=false --lun-size 1GiB -- \
 		$(BIN)/tandem-bench $(BENCH_FLAGS) {url}
 
+## bench-peers: tandem-target against tgt 1.0.85 (Debian, installed on demand)
+## and gotgt v0.2.2 (the e2e module's tool, built from the module cache with
+## CGO_ENABLED=0) under the same clients, qemu-img bench over libiscsi and
+## tandem-bench: interleaved repetitions, medians, ratios, target CPU per I/O,
+## stalled runs counted; prints the README's Markdown table
+BENCH_PEERS_FLAGS ?=
+.PHONY: bench-peers
+bench-peers: build
+	@command -v tgtd >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y tgt; }
+	cd e2e && CGO_ENABLED=0 $(GO) build -o $(BIN)/gotgt github.com/gostor/gotgt
+	$(BIN)/bench-peers --tandem-bin $(BIN)/tandem-target --gotgt-bin $(BIN)/gotgt \
+		--bench-bin $(BIN)/tandem-bench $(BENCH_PEERS_FLAGS)
+
 ## demo: the seed's deployment in qemu guests (root): storage, MQMaster and
 ## MQSlave, a client putting persistent messages through the VIP, MQMaster
 ## powered off, MQSlave takes over; the steps as they happen, the table, the
