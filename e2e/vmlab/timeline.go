@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"strings"
+	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -71,10 +72,15 @@ var markStyle = map[string]struct {
 // (the fault among them) and the client's puts as ok / failed points, on
 // one axis of seconds from the fault (from the lab's start when there was
 // none). Times are host times: guest lines are stamped on arrival.
-func Timeline(o Outcome) ([]byte, error) {
-	t0 := o.Fault
+func Timeline(o Outcome) ([]byte, error) { return TimelineAs(o, "svg") }
+
+// TimelineAs draws the timeline in format: svg, png, pdf or eps.
+func TimelineAs(o Outcome, format string) ([]byte, error) {
+	// The picture starts shortly before the fault: the boot and set-up
+	// before it would squeeze the takeover into a sliver.
+	t0, from := o.Fault, o.Fault.Add(-timelineLead)
 	if t0.IsZero() {
-		t0 = o.Start
+		t0, from = o.Start, o.Start
 	}
 	pts := map[string]plotter.XYs{}
 	lane := func(name string) float64 {
@@ -88,12 +94,15 @@ func Timeline(o Outcome) ([]byte, error) {
 	for _, ev := range o.Events {
 		k, ok := MarkOf(ev)
 		y := lane(ev.Node)
-		if !ok || y < 0 {
+		if !ok || y < 0 || ev.At.Before(from) {
 			continue
 		}
 		pts[k] = append(pts[k], plotter.XY{X: ev.At.Sub(t0).Seconds(), Y: y + markStyle[k].dy})
 	}
 	for _, p := range o.Puts {
+		if p.End.Before(from) {
+			continue
+		}
 		k := MarkPutOK
 		if p.Outcome != labcheck.OK {
 			k = MarkPutFailed
@@ -112,6 +121,7 @@ func Timeline(o Outcome) ([]byte, error) {
 	}
 	p.Y.Tick.Marker = plot.ConstantTicks(ticks)
 	p.Y.Min, p.Y.Max = -0.5, float64(len(lanes))-0.5
+	p.X.Min = from.Sub(t0).Seconds()
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = true
 	for _, k := range []string{MarkHeartbeat, MarkFence, MarkLogin, MarkMount, MarkMQ, MarkVIP, MarkLab, MarkPutOK, MarkPutFailed} {
@@ -127,7 +137,7 @@ func Timeline(o Outcome) ([]byte, error) {
 		p.Add(s)
 		p.Legend.Add(k, s)
 	}
-	wt, err := p.WriterTo(11*vg.Inch, 4*vg.Inch, "svg")
+	wt, err := p.WriterTo(11*vg.Inch, 4*vg.Inch, format)
 	if err != nil {
 		return nil, fmt.Errorf("vmlab: timeline: %w", err)
 	}
@@ -137,6 +147,9 @@ func Timeline(o Outcome) ([]byte, error) {
 	}
 	return b.Bytes(), nil
 }
+
+// timelineLead is how much of the run before the fault the timeline shows.
+const timelineLead = 5 * time.Second
 
 // timelineName is the report's file of scenario row i.
 func timelineName(i int, scenario string) string {
