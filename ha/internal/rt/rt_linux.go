@@ -1,6 +1,7 @@
 package rt
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 
@@ -20,9 +21,17 @@ func Thread() error {
 	return nil
 }
 
-// LockMemory locks the process's current and future pages in RAM.
+// LockMemory locks the process's current and future pages in RAM as they
+// are touched (MCL_ONFAULT, Linux >= 4.4): a page the agent uses is never
+// swapped out, and the Go runtime's large reservations are not made
+// resident up front (without ONFAULT the agent's RSS was about 200 MiB).
+// A kernel without MCL_ONFAULT gets the plain lock.
 func LockMemory() error {
-	if err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE); err != nil {
+	err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE | unix.MCL_ONFAULT)
+	if errors.Is(err, unix.EINVAL) {
+		err = unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE)
+	}
+	if err != nil {
 		return fmt.Errorf("mlockall: %w (needs CAP_IPC_LOCK or a large RLIMIT_MEMLOCK)", err)
 	}
 	return nil
