@@ -220,6 +220,7 @@ func (l *Lab) boot(ctx context.Context, i int, disk string) error {
 		return errors.New("vmlab: lab closed during boot")
 	}
 	l.Events.Lab("guest booted", "guest", GuestNames[i])
+	go l.watch(i, g)
 	if hasNode(i) {
 		conn, err := g.DialEvents(ctx)
 		if err != nil {
@@ -228,6 +229,29 @@ func (l *Lab) boot(ctx context.Context, i int, disk string) error {
 		go l.Events.Read(NodeNames[i], conn)
 	}
 	return nil
+}
+
+// watch notices a guest whose qemu ended without the lab asking (a node
+// that self-fenced reboots, and qemu runs with -no-reboot): for the lab
+// it is powered off from then on, which also ends its mount.
+func (l *Lab) watch(i int, g *vm.VM) {
+	<-g.Done()
+	l.mu.Lock()
+	mine := !l.closed && l.Guests[i] == g
+	if mine {
+		l.Guests[i] = nil
+	}
+	l.mu.Unlock()
+	if mine {
+		l.Events.Lab("power off", "node", nodeOrGuest(i), "cause", "the guest's qemu exited (a self-fence reboots)")
+	}
+}
+
+func nodeOrGuest(i int) string {
+	if hasNode(i) {
+		return NodeNames[i]
+	}
+	return GuestNames[i]
 }
 
 // Sh runs a shell script in guest i and returns its stdout; a failure
