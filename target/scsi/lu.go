@@ -117,6 +117,8 @@ type LU struct {
 
 	// faults counts the commands that met a backend fault (FaultStats).
 	faults faultCounters
+	// io counts executed commands by class (IOStats).
+	io ioCounters
 
 	// auditor, when set, records every WRITE-class command (SetAuditor).
 	auditor atomic.Pointer[auditorBox]

@@ -102,9 +102,12 @@ func (t *Target) Execute(task *Task) Result {
 func (t *Target) executeAdmitted(lu *LU, task *Task, cmd *command, f failure) Result {
 	ns, r, done := lu.admit(task, cmd, f)
 	if done {
+		lu.io.note(cmd, &r, 0)
 		return r
 	}
+	start := t.clock.now()
 	r = t.execute(lu, task, cmd, f)
+	lu.io.note(cmd, &r, t.clock.now().Sub(start))
 	if ns != nil {
 		ns.inflight.Add(-1)
 	}
