@@ -16,6 +16,12 @@ type Config struct {
 	// AdminSocket is the unix socket tandemctl talks to. YAML
 	// "admin_socket". Default /run/tandem/target.sock.
 	AdminSocket string `mapstructure:"admin_socket" yaml:"admin_socket"`
+	// MetricsAddress is the Prometheus listener (/metrics), IP:PORT.
+	// YAML "metrics_address". Default DefaultMetricsAddress (loopback
+	// only: the metrics name initiators and LUNs); "off" turns metrics
+	// off. A port that cannot be bound is logged and the target serves
+	// on without metrics: they are not worth an outage.
+	MetricsAddress string `mapstructure:"metrics_address" yaml:"metrics_address"`
 	// Limits are the per-session limits and iSCSI negotiation preferences.
 	Limits Limits `mapstructure:"limits" yaml:"limits"`
 	// Discovery protects SendTargets discovery sessions with CHAP.
@@ -160,12 +166,21 @@ const CacheVolatile = "volatile"
 // DefaultConfig returns the defaults Load starts from.
 func DefaultConfig() *Config {
 	return &Config{
-		Listen:      []string{"127.0.0.1:3260"}, // loopback only until told otherwise
-		StateDir:    "/var/lib/tandem/target",
-		AdminSocket: "/run/tandem/target.sock",
-		Limits:      DefaultLimits(),
+		Listen:         []string{"127.0.0.1:3260"}, // loopback only until told otherwise
+		StateDir:       "/var/lib/tandem/target",
+		AdminSocket:    "/run/tandem/target.sock",
+		MetricsAddress: DefaultMetricsAddress,
+		Limits:         DefaultLimits(),
 	}
 }
+
+// DefaultMetricsAddress is where Prometheus scrapes the target by
+// default: loopback, one port above the agent's 127.0.0.1:9464 so both
+// run on one node.
+const DefaultMetricsAddress = "127.0.0.1:9465"
+
+// MetricsEnabled reports whether the metrics listener is configured.
+func (c *Config) MetricsEnabled() bool { return c.MetricsAddress != "" && c.MetricsAddress != "off" }
 
 // DefaultLimits returns the default Limits.
 func DefaultLimits() Limits {

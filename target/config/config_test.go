@@ -43,6 +43,8 @@ targets:
 	assert.Equal(t, def.Limits, cfg.Limits)
 	assert.Equal(t, "/var/lib/tandem/target", cfg.StateDir)
 	assert.Equal(t, "/run/tandem/target.sock", cfg.AdminSocket)
+	assert.Equal(t, "127.0.0.1:9465", cfg.MetricsAddress)
+	assert.True(t, cfg.MetricsEnabled())
 	require.Len(t, cfg.Targets, 1)
 	l := cfg.Targets[0].LUNs[0]
 	assert.Equal(t, filepath.Join(dir, "lun1.img"), l.Path, "relative paths resolve against the config's directory")
@@ -152,6 +154,7 @@ func TestLoadErrors(t *testing.T) {
 		{"empty state dir", "state_dir: \"\"", []string{"state_dir: empty"}},
 		{"empty admin socket", "admin_socket: \"\"", []string{"admin_socket: empty"}},
 		{"long admin socket", "admin_socket: /" + strings.Repeat("a", 120), []string{"admin_socket: path is"}},
+		{"metrics hostname", "metrics_address: localhost:9465", []string{"metrics_address:", "use IP:PORT"}},
 		{"max sessions zero", "limits: {max_sessions: 0}", []string{"limits.max_sessions:"}},
 		{"queue depth zero", "limits: {queue_depth: 0}", []string{"limits.queue_depth: 0 is outside 1..65535"}},
 		{"mrdsl small", "limits: {max_recv_data_segment_length: 511}", []string{"limits.max_recv_data_segment_length: 511 is outside 512..16777215 (RFC 7143 section 13.12)"}},
@@ -300,4 +303,13 @@ func TestLoadLabKeys(t *testing.T) {
 	assert.Contains(t, string(b), "cache: volatile")
 	assert.Contains(t, string(b), "faults: true")
 	assert.Contains(t, string(b), "audit: "+filepath.Join(dir, "lun0.audit"))
+}
+
+func TestMetricsAddressOff(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MetricsAddress = "off"
+	assert.False(t, cfg.MetricsEnabled())
+	cfg.MetricsAddress = "bogus"
+	assert.True(t, cfg.MetricsEnabled())
+	require.ErrorContains(t, cfg.Validate(), "metrics_address")
 }

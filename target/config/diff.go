@@ -37,16 +37,17 @@ func Diff(a, b *Config) []string {
 
 // RestartKeys are the settings a running daemon cannot change: its
 // sockets, its state directory and the negotiation limits of sessions.
-var RestartKeys = []string{"listen", "state_dir", "admin_socket", "limits"}
+var RestartKeys = []string{"listen", "state_dir", "admin_socket", "metrics_address", "limits"}
 
 // flatten renders c as key -> value. Targets and LUNs are keyed by name
 // and id rather than position, so that reordering is no change.
 func (c *Config) flatten() map[string]string {
 	m := map[string]string{
-		"listen":       strings.Join(c.Listen, ","),
-		"state_dir":    c.StateDir,
-		"admin_socket": c.AdminSocket,
-		"limits":       fmt.Sprintf("%+v", c.Limits),
+		"listen":          strings.Join(c.Listen, ","),
+		"state_dir":       c.StateDir,
+		"admin_socket":    c.AdminSocket,
+		"metrics_address": c.MetricsAddress,
+		"limits":          fmt.Sprintf("%+v", c.Limits),
 	}
 	chap := func(key string, ch CHAP) {
 		if !ch.Enabled() {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -59,6 +60,11 @@ func (c *Config) Validate() error {
 		v.add("admin_socket", "empty: set a socket path, e.g. /run/tandem/target.sock")
 	} else if len(c.AdminSocket) > maxSocketPath {
 		v.add("admin_socket", "path is %d bytes, unix sockets allow %d: use a shorter path", len(c.AdminSocket), maxSocketPath)
+	}
+	if c.MetricsEnabled() {
+		if _, err := netip.ParseAddrPort(c.MetricsAddress); err != nil {
+			v.add("metrics_address", "%q: %v: use IP:PORT such as %s, or off", c.MetricsAddress, err, DefaultMetricsAddress)
+		}
 	}
 	c.Limits.validate(&v)
 	checkCHAP(&v, "discovery.chap", c.Discovery.CHAP)
