@@ -63,4 +63,3 @@ func TestCollectNoAudit(t *testing.T) {
 	assert.Contains(t, rec.Body.String(), `tandem_target_commands_total{class="other",lun="0",target="iqn.t:b"} 0`)
 	assert.NotContains(t, rec.Body.String(), "tandem_target_audit")
 }
-

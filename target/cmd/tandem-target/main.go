@@ -97,6 +97,9 @@ func run(ctx context.Context, cfgPath string, level slog.Level) error {
 		}()
 		defer func() { _ = os.Remove(cfg.AdminSocket) }()
 	}
+	if cfg.MetricsEnabled() {
+		daemon.ServeMetrics(ctx, cfg.MetricsAddress, mgr, log)
+	}
 	sdnotify.Ready(log) // Type=notify: active once every portal and the admin socket listen
 	<-ctx.Done()
 	log.Info("shutting down")
