@@ -71,7 +71,7 @@ unit:
 	MQRES_REQUIRE_OCF_TESTER=1 $(GO) test -count=1 -skip '^TestPartitionMatrix$$' $(PKGS)
 
 ## test: everything CI checks
-test: deps lint unit dist-check conformance-gate e2e-vm-smoke e2e-vm-provision partition-test soak-test
+test: deps lint unit dist-check conformance-gate e2e-vm-smoke e2e-vm-provision partition-test soak-test lab-test
 
 ## conformance: full iscsi-test-cu run against tandem-target, prints the table
 conformance: build
@@ -221,7 +221,7 @@ dist-check: deps
 
 ## lab: the VM lab (issue 13, root): storage, MQMaster, MQSlave in qemu (TCG) inside a
 ## lab network namespace, the counting client through the VIP, every scenario; report under build/lab
-## lab-test: the scenarios make test runs (power-off, heartbeat-link cut)
+## lab-test: the scenarios make test runs (power-off, heartbeat-link cut; about 2.5 min with the image cached)
 ## lab-negative: the checker's negative control: both node-to-node links cut with the fence
 ## off must be reported as a dual mount
 ## lab-chaos DURATION=10m SEED=N: random scenarios (a lab each) until DURATION is spent; the seed
