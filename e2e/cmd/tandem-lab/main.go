@@ -182,6 +182,14 @@ func run(ctx context.Context, cmd string, list []vmlab.Scenario, report, cache, 
 		return err
 	}
 	fmt.Printf("  image %s (cached: %v, kernel %s) in %s\n", filepath.Base(img.Initrd), img.Reused, img.KernelVersion, time.Since(start).Round(time.Millisecond))
+	// Other labs building images prune the shared cache down to a few
+	// images: a hard link of ours (a name the pruning does not match)
+	// keeps it for the scenarios still to boot.
+	pinned := filepath.Join(cache, fmt.Sprintf("lab-%d.initrd", os.Getpid()))
+	if err := os.Link(img.Initrd, pinned); err == nil {
+		img.Initrd = pinned
+		defer os.Remove(pinned)
+	}
 	var outs []vmlab.Outcome
 	failed := 0
 	for k := 0; ; k++ {
