@@ -108,6 +108,14 @@ bench-peers: build
 	$(BIN)/bench-peers --tandem-bin $(BIN)/tandem-target --gotgt-bin $(BIN)/gotgt \
 		--bench-bin $(BIN)/tandem-bench $(BENCH_PEERS_FLAGS)
 
+## bench-scale: tandem-target with 256 sessions from 64 initiator names over 64
+## LUNs against 1 session at the same total depth, a 256-session login storm,
+## memory per idle session; fails when a goal of issue 15 is missed
+BENCH_SCALE_FLAGS ?=
+.PHONY: bench-scale
+bench-scale: build
+	$(BIN)/bench-scale --tandem-bin $(BIN)/tandem-target $(BENCH_SCALE_FLAGS)
+
 ## demo: the seed's deployment in qemu guests (root): storage, MQMaster and
 ## MQSlave, a client putting persistent messages through the VIP, MQMaster
 ## powered off, MQSlave takes over; the steps as they happen, the table, the
