@@ -383,7 +383,25 @@ func (c *conn) submit(cmd *command) {
 		cmd.task.DataIn = (*cmd.in)[:0]
 	}
 	c.inflight.Add(1)
-	c.busy.Add(1)
+	if c.busy.Add(1) > 1 {
+		c.solo = 0
+	} else if c.solo < soloRun {
+		c.solo++
+	}
+	if c.solo >= soloRun && c.inlineCmd == nil && c.rd.Buffered() == 0 {
+		// The initiator runs one command at a time (the last soloRun
+		// found nothing else executing) and nothing else has arrived:
+		// the reader runs it once the PDU is handled (readLoop),
+		// sparing a worker wake-up per command. At higher queue depth
+		// that would hold up reading the next commands.
+		c.inlineCmd = cmd
+		return
+	}
+	c.dispatch(cmd)
+}
+
+// dispatch hands a submitted command to a worker.
+func (c *conn) dispatch(cmd *command) {
 	// Claim an idle worker atomically: a worker that took a job but has
 	// not yet marked itself busy must not be counted twice, or a command
 	// would queue behind a long one (a SANITIZE, a big read) while the

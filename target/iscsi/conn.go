@@ -99,6 +99,17 @@ type conn struct {
 	scratch pdu.PDU
 	sense   [2 + 260]byte
 
+	// inlineCmd is a command the reader executes itself after the
+	// current PDU (submit). inline says whether the reader is executing
+	// one; if that takes longer than inlineLimit, takeover starts a new
+	// reader, so that task management and other commands are read
+	// while a disk hangs, and the old one ends after its command.
+	inlineCmd  *command // reader-owned
+	solo       int      // reader-owned: consecutive submits that found nothing executing
+	inline     atomic.Int32
+	takeover   *time.Timer
+	readerDone chan error
+
 	work     chan *command
 	workers  int // reader-owned
 	idle     atomic.Int32
@@ -296,7 +307,12 @@ func (c *conn) fullFeature() {
 		close(pingerDone)
 	}
 
-	err := c.readLoop()
+	c.readerDone = make(chan error, 2) // a taken-over reader may still panic
+	c.takeover = time.AfterFunc(time.Hour, c.takeOver)
+	c.takeover.Stop()
+	defer c.takeover.Stop()
+	go c.runReader()
+	err := <-c.readerDone
 	switch {
 	case errors.Is(err, errLogout), errors.Is(err, errColdReset):
 		// The logout response is queued with closeAfter; wait for it.
@@ -347,6 +363,67 @@ func (c *conn) send(m outMsg) bool {
 	}
 }
 
+// Reader states while a command executes inline.
+const (
+	inlineIdle int32 = iota
+	inlineRunning
+	inlineTakenOver
+)
+
+// soloRun is how many consecutive commands must have run alone before
+// the reader executes commands itself: a sign of queue depth 1.
+const soloRun = 8
+
+// inlineLimit is how long the reader may execute a command itself
+// before another goroutine takes over reading: well above a disk's
+// service time, well below any initiator's task management timeout.
+const inlineLimit = 10 * time.Millisecond
+
+// errHandedOver ends a reader whose role another goroutine took over.
+var errHandedOver = errors.New("reader handed over")
+
+// runReader runs the reader loop in its own goroutine and reports how it
+// ended to fullFeature. A panic caused by hostile input closes only this
+// connection.
+func (c *conn) runReader() {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("connection panic; closing it", "panic", r, "stack", string(debug.Stack()))
+			c.kill()
+			c.readerDone <- fmt.Errorf("panic: %v", r)
+		}
+	}()
+	err := c.readLoop()
+	if errors.Is(err, errHandedOver) {
+		return
+	}
+	c.readerDone <- err
+}
+
+// takeOver runs when an inline command outlasts inlineLimit: a new
+// reader carries on while the old one finishes the command.
+func (c *conn) takeOver() {
+	if c.inline.CompareAndSwap(inlineRunning, inlineTakenOver) {
+		go c.runReader()
+	}
+}
+
+// runInline executes cmd on the reader; it reports whether the reader
+// role was taken over meanwhile, in which case the caller must not touch
+// reader state again. A command with more PDUs already waiting goes to
+// a worker instead.
+func (c *conn) runInline(cmd *command) (handedOver bool) {
+	if c.rd.Buffered() > 0 {
+		c.dispatch(cmd)
+		return false
+	}
+	c.inline.Store(inlineRunning)
+	c.takeover.Reset(inlineLimit)
+	c.execute(cmd)
+	c.takeover.Stop()
+	return !c.inline.CompareAndSwap(inlineRunning, inlineIdle)
+}
+
 // readLoop decodes PDUs until an error, a logout or a shutdown.
 func (c *conn) readLoop() error {
 	req := new(pdu.PDU)
@@ -380,7 +457,16 @@ func (c *conn) readLoop() error {
 		}
 		c.lastRecv.Store(time.Now().UnixNano())
 		c.srv.losses.wait()
-		if err := c.handle(req); err != nil {
+		err = c.handle(req)
+		if cmd := c.inlineCmd; cmd != nil {
+			c.inlineCmd = nil
+			if err != nil {
+				c.dispatch(cmd)
+			} else if c.runInline(cmd) {
+				return errHandedOver
+			}
+		}
+		if err != nil {
 			return err
 		}
 	}

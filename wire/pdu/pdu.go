@@ -76,6 +76,10 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{r: bufio.NewReaderSize(r, 64<<10)}
 }
 
+// Buffered is the number of bytes read from the stream and not yet
+// returned: a caller can tell whether another PDU may already be waiting.
+func (r *Reader) Buffered() int { return r.r.Buffered() }
+
 // Read reads the next PDU into p, reusing p's AHS and Data storage.
 func (r *Reader) Read(p *PDU) error {
 	if _, err := io.ReadFull(r.r, p.BHS[:]); err != nil {
