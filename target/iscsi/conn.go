@@ -404,9 +404,14 @@ func (c *conn) runReader() {
 // reader carries on while the old one finishes the command.
 func (c *conn) takeOver() {
 	if c.inline.CompareAndSwap(inlineRunning, inlineTakenOver) {
+		takeovers.Add(1)
 		go c.runReader()
 	}
 }
+
+// takeovers counts reader take-overs in the process (tests check that
+// the inline path was the one taken).
+var takeovers atomic.Uint64
 
 // runInline executes cmd on the reader; it reports whether the reader
 // role was taken over meanwhile, in which case the caller must not touch

@@ -105,6 +105,7 @@ func TestAbortTaskOfSlowRead(t *testing.T) {
 	c.loginNormal(isid1)
 	c.clearPowerOnUA()
 	require.NoError(t, fb.SetFaults([]backstore.Fault{{Op: backstore.FaultRead, Delay: 30 * time.Second}}))
+	before := takeovers.Load()
 
 	rd := c.scsiCmd(read10(0, 8), pdu.FlagRead|pdu.FlagFinal, 4096, nil)
 	c.send(rd)
@@ -115,6 +116,48 @@ func TestAbortTaskOfSlowRead(t *testing.T) {
 	// Answered while the read still hangs in the backend (the stall is
 	// released only below): next's 5 s bound is not a timing assumption.
 	requireTMF(t, next(t, in), abort.BHS.ITT(), pdu.TMFRespComplete)
+	// The negative control of the inline test below: the first command
+	// of a session goes to a worker, nothing is taken over.
+	assert.Equal(t, before, takeovers.Load())
+
+	st.release()
+	require.NoError(t, fb.SetFaults(nil))
+	good := c.scsiCmd(read10(8, 1), pdu.FlagRead|pdu.FlagFinal, 512, nil)
+	c.send(good)
+	for {
+		p := next(t, in)
+		require.NotEqual(t, rd.BHS.ITT(), p.BHS.ITT(), "the aborted read answered after its abort")
+		if p.BHS.Opcode() == pdu.OpSCSIResp || p.BHS.Flags()&pdu.FlagStatus != 0 {
+			assert.Equal(t, good.BHS.ITT(), p.BHS.ITT())
+			assert.Equal(t, byte(scsi.StatusGood), p.BHS.Status())
+			break
+		}
+	}
+}
+
+// TestAbortTaskOfSlowReadInline: at queue depth 1 the reader executes
+// commands itself; when one hangs in the backend a new reader takes
+// over, so the ABORT TASK is still read and answered at once.
+func TestAbortTaskOfSlowReadInline(t *testing.T) {
+	addr, fb, _, st := startFaulty(t, 0)
+	c := dial(t, addr)
+	c.loginNormal(isid1)
+	c.clearPowerOnUA()
+	for range 2 * soloRun {
+		c.send(c.scsiCmd(read10(0, 8), pdu.FlagRead|pdu.FlagFinal, 4096, nil))
+		_, p := c.readData()
+		require.Equal(t, byte(scsi.StatusGood), p.BHS.Status())
+	}
+	before := takeovers.Load()
+	require.NoError(t, fb.SetFaults([]backstore.Fault{{Op: backstore.FaultRead, Delay: 30 * time.Second}}))
+	rd := c.scsiCmd(read10(0, 8), pdu.FlagRead|pdu.FlagFinal, 4096, nil)
+	c.send(rd)
+	st.waitEntered(t)
+	in := c.pduStream()
+	abort := c.tmf(pdu.TMFAbortTask, rd.BHS.ITT(), rd.BHS.CmdSN())
+	c.send(abort)
+	requireTMF(t, next(t, in), abort.BHS.ITT(), pdu.TMFRespComplete)
+	assert.Equal(t, before+1, takeovers.Load(), "the stuck read ran on the reader, which was taken over")
 
 	st.release()
 	require.NoError(t, fb.SetFaults(nil))
