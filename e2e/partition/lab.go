@@ -65,10 +65,12 @@ const (
 	Cluster     = "partlab"
 	// RangeBlocks is the shared LBA range (from LBA 0) every writer
 	// writes round and round, each generation starting half a range
-	// after the one before: small enough that a new writer overwrites
-	// the old one's blocks within a row, the most recent ones last (so a
-	// lost write of the old writer stays visible for a while).
-	RangeBlocks = 1024
+	// after the one before, so a new writer reaches the old one's most
+	// recent blocks last: a lost write of the old writer stays visible.
+	// 2048: a takeover writer writes 600-900 blocks in a row, which with
+	// 1024 sometimes reached and overwrote the blocks the broken-FUA
+	// control had lost (an overwritten loss is no loss at the end).
+	RangeBlocks = 2048
 )
 
 // Nodes are the two node names.

@@ -125,6 +125,10 @@ type rowRun struct {
 	mu  sync.Mutex
 	// notes for the report
 	notes []string
+	// cutMode is the power cut's: "reorder" (a random part of the
+	// unflushed writes persists), or "drop" for the broken-FUA control,
+	// so that its acknowledged FUA writes are lost whatever the seed.
+	cutMode string
 }
 
 func (r *rowRun) note(format string, args ...any) {
@@ -281,11 +285,11 @@ func killMidTakeover(r *rowRun) error {
 
 func powerCut(r *rowRun) error {
 	sd := seed()
-	rep, err := r.l.PowerCut("reorder", sd)
+	rep, err := r.l.PowerCut(r.cutMode, sd)
 	if err != nil {
 		return err
 	}
-	r.note("power cut (reorder, seed %d): %d unflushed writes, %d persisted", sd, rep.Pending, rep.Persisted)
+	r.note("power cut (%s, seed %d): %d unflushed writes, %d persisted", r.cutMode, sd, rep.Pending, rep.Persisted)
 	r.bg.Add(1)
 	go func() {
 		defer r.bg.Done()
@@ -426,7 +430,10 @@ func runRow(t *testing.T, rw row, su setup, check func(*testing.T, result)) resu
 		Volatile: rw.volatile, PlainEvery: rw.plainEvery, BrokenFUA: su.brokenFUA,
 	})
 	require.NoError(t, err)
-	r := &rowRun{t: t, l: l}
+	r := &rowRun{t: t, l: l, cutMode: "reorder"}
+	if su.brokenFUA {
+		r.cutMode = "drop"
+	}
 	defer func() {
 		r.bg.Wait()
 		if t.Failed() {
