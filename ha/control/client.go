@@ -1,11 +1,9 @@
 package control
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/tandem-ha/tandem/internal/unixsock"
@@ -53,38 +51,15 @@ func (c *Client) Maintenance(ctx context.Context, on bool) error {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://agent"+path, rd)
-	if err != nil {
-		return err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
+	err := unixsock.Call(ctx, c.hc, method, "http://agent"+path, body, out)
+	var re *unixsock.ReplyError
+	switch {
+	case errors.As(err, &re):
+		return fmt.Errorf("agent refused: %s", re.Message)
+	case errors.Is(err, unixsock.ErrUnreachable):
 		return fmt.Errorf("agent at %s: %w (is tandem-agent running? pass --socket)", c.socket, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("agent at %s: read reply: %w", c.socket, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e errorBody
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return fmt.Errorf("agent refused: %s", e.Error)
-		}
-		return fmt.Errorf("agent at %s: %s", c.socket, resp.Status)
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("agent at %s: decode reply: %w", c.socket, err)
-		}
+	case err != nil:
+		return fmt.Errorf("agent at %s: %w", c.socket, err)
 	}
 	return nil
 }

@@ -5,9 +5,8 @@ package adminclient
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -53,42 +52,15 @@ func New(socket string) *Client {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://tandem-target"+path, rd)
-	if err != nil {
-		return err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
+	err := unixsock.Call(ctx, c.hc, method, "http://tandem-target"+path, body, out)
+	var re *unixsock.ReplyError
+	switch {
+	case errors.As(err, &re):
+		return &Error{Status: re.Status, Message: re.Message}
+	case errors.Is(err, unixsock.ErrUnreachable):
 		return fmt.Errorf("tandem-target admin socket %s: %w (is tandem-target running? see admin_socket in its config, or --target-socket)", c.socket, err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(b, &e) != nil || e.Error == "" {
-			e.Error = resp.Status
-		}
-		return &Error{Status: resp.StatusCode, Message: e.Error}
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("decode %s %s: %w", method, path, err)
-		}
-	}
-	return nil
+	return err
 }
 
 func tpath(name string, rest ...string) string {
