@@ -65,10 +65,10 @@ tidy-check:
 	exit $$rc
 
 ## unit: go test for every module in go.work (fuzz seeds run as tests; the
-## partition matrix runs once, in partition-test);
+## partition matrix and its two negative controls run once, in partition-test);
 ## the OCF agent's ocf-tester run is required here, not skipped
 unit:
-	MQRES_REQUIRE_OCF_TESTER=1 $(GO) test -count=1 -skip '^TestPartitionMatrix$$' $(PKGS)
+	MQRES_REQUIRE_OCF_TESTER=1 $(GO) test -count=1 -skip '^TestPartition(Matrix|UnfencedControl|BrokenFUAControl)$$' $(PKGS)
 
 ## test: everything CI checks
 test: deps lint unit dist-check conformance-gate e2e-vm-smoke e2e-vm-provision partition-test soak-test lab-test
