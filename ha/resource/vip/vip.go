@@ -108,11 +108,29 @@ func NewVIP(name string, cfg Config, log *slog.Logger) *VIP {
 // Name implements resource.Resource.
 func (v *VIP) Name() string { return v.name }
 
+// handle opens a route netlink socket only: with no family named,
+// netlink opens every family it knows, and fails on a kernel without
+// xfrm_user or nfnetlink, which a VIP never uses.
 func (v *VIP) handle() (*netlink.Handle, error) {
 	if v.cfg.NetNS > 0 {
-		return netlink.NewHandleAt(v.cfg.NetNS)
+		return netlink.NewHandleAt(v.cfg.NetNS, unix.NETLINK_ROUTE)
 	}
-	return netlink.NewHandle()
+	return netlink.NewHandle(unix.NETLINK_ROUTE)
+}
+
+// withLink runs fn with a route netlink handle, the interface and its
+// IPv4 addresses.
+func (v *VIP) withLink(fn func(h *netlink.Handle, l netlink.Link, addrs []netlink.Addr) error) error {
+	h, err := v.handle()
+	if err != nil {
+		return fmt.Errorf("vip %s: open netlink: %w", v.name, err)
+	}
+	defer h.Close()
+	l, addrs, err := v.link(h)
+	if err != nil {
+		return err
+	}
+	return fn(h, l, addrs)
 }
 
 func (v *VIP) ipnet() *net.IPNet {
@@ -159,16 +177,9 @@ func (v *VIP) checkSubnet(addrs []netlink.Addr) error {
 // Check implements resource.Checker: the interface exists and one of its
 // subnets holds the VIP.
 func (v *VIP) Check(ctx context.Context) error {
-	h, err := v.handle()
-	if err != nil {
-		return fmt.Errorf("vip %s: open netlink: %w", v.name, err)
-	}
-	defer h.Close()
-	_, addrs, err := v.link(h)
-	if err != nil {
-		return err
-	}
-	return v.checkSubnet(addrs)
+	return v.withLink(func(_ *netlink.Handle, _ netlink.Link, addrs []netlink.Addr) error {
+		return v.checkSubnet(addrs)
+	})
 }
 
 func hasAddr(addrs []netlink.Addr, vip netip.Addr) bool {
@@ -184,15 +195,12 @@ func hasAddr(addrs []netlink.Addr, vip netip.Addr) bool {
 // pair and leaves the remaining ones to a background goroutine, so failover
 // is not delayed by the announcement.
 func (v *VIP) Start(ctx context.Context) error {
-	h, err := v.handle()
-	if err != nil {
-		return fmt.Errorf("vip %s: open netlink: %w", v.name, err)
-	}
-	defer h.Close()
-	link, addrs, err := v.link(h)
-	if err != nil {
-		return err
-	}
+	return v.withLink(func(h *netlink.Handle, link netlink.Link, addrs []netlink.Addr) error {
+		return v.start(h, link, addrs)
+	})
+}
+
+func (v *VIP) start(h *netlink.Handle, link netlink.Link, addrs []netlink.Addr) error {
 	if err := v.checkSubnet(addrs); err != nil {
 		return err
 	}
@@ -213,21 +221,14 @@ func (v *VIP) Start(ctx context.Context) error {
 // (arp_count pairs, arp_interval apart, the first at once), when the VIP
 // is on the interface; nothing when it is not.
 func (v *VIP) Announce(ctx context.Context) error {
-	h, err := v.handle()
-	if err != nil {
-		return fmt.Errorf("vip %s: open netlink: %w", v.name, err)
-	}
-	defer h.Close()
-	link, addrs, err := v.link(h)
-	if err != nil {
-		return err
-	}
-	if !hasAddr(addrs, v.cfg.Address.Addr()) {
+	return v.withLink(func(_ *netlink.Handle, link netlink.Link, addrs []netlink.Addr) error {
+		if !hasAddr(addrs, v.cfg.Address.Addr()) {
+			return nil
+		}
+		v.log.Info("vip re-announced", "address", v.cfg.Address.String(), "interface", v.cfg.Interface)
+		v.startAnnounce(link)
 		return nil
-	}
-	v.log.Info("vip re-announced", "address", v.cfg.Address.String(), "interface", v.cfg.Interface)
-	v.startAnnounce(link)
-	return nil
+	})
 }
 
 func (v *VIP) startAnnounce(link netlink.Link) {
@@ -314,17 +315,13 @@ func (v *VIP) Stop(ctx context.Context) error {
 // Monitor reports running while the VIP is on the interface, stopped when it
 // is not, and failed when the interface is gone.
 func (v *VIP) Monitor(ctx context.Context) (resource.Status, error) {
-	h, err := v.handle()
-	if err != nil {
-		return resource.StatusFailed, fmt.Errorf("vip %s: open netlink: %w", v.name, err)
-	}
-	defer h.Close()
-	_, addrs, err := v.link(h)
-	if err != nil {
-		return resource.StatusFailed, err
-	}
-	if hasAddr(addrs, v.cfg.Address.Addr()) {
-		return resource.StatusRunning, nil
-	}
-	return resource.StatusStopped, nil
+	st := resource.StatusFailed
+	err := v.withLink(func(_ *netlink.Handle, _ netlink.Link, addrs []netlink.Addr) error {
+		st = resource.StatusStopped
+		if hasAddr(addrs, v.cfg.Address.Addr()) {
+			st = resource.StatusRunning
+		}
+		return nil
+	})
+	return st, err
 }
