@@ -54,15 +54,10 @@ type Lab struct {
 }
 
 // ImageOptions is what the lab's one image holds: the agent, the target,
-// the MQ stand-in, lvm2 and the default iSCSI guest's tools.
+// the MQ stand-in, lvm2 (vm.WithLVM) and the default iSCSI guest's tools.
 func ImageOptions(cache, goDir string, log *slog.Logger) vm.ImageOptions {
-	return vm.ImageOptions{
+	return vm.WithLVM(vm.ImageOptions{
 		CacheDir: cache, GoDir: goDir, Logger: log,
-		Modules: append(append([]string(nil), vm.DefaultModules...), "virtio_blk", "dm_mod",
-			// vishvananda/netlink's NewHandle (the vip resource) opens the
-			// xfrm and netfilter families too: without them, EPROTONOSUPPORT.
-			"xfrm_user", "nfnetlink"),
-		HostBinaries: append(append([]string(nil), vm.DefaultHostBinaries...), "/sbin/lvm"),
 		GoBinaries: []vm.GoBinary{
 			{Package: "github.com/tandem-ha/tandem/ha/cmd/tandem-agent", Name: "tandem-agent"},
 			{Package: "github.com/tandem-ha/tandem/target/cmd/tandem-target", Name: "tandem-target"},
@@ -71,24 +66,8 @@ func ImageOptions(cache, goDir string, log *slog.Logger) vm.ImageOptions {
 			// The MQ stand-in: a test double, built only into lab images.
 			{Package: "github.com/tandem-ha/tandem/mqres/internal/mqstub", Name: "mqstub"},
 		},
-		Files: []vm.File{{Path: "/etc/lvm/lvm.conf", Mode: 0o644, Data: []byte(lvmConf)}},
-	}
+	})
 }
-
-// lvmConf: no udev in the guest, so lvm makes the device nodes itself.
-const lvmConf = `devices {
-	obtain_device_list_from_udev = 0
-	scan = [ "/dev" ]
-}
-activation {
-	udev_sync = 0
-	udev_rules = 0
-	monitoring = 0
-}
-global {
-	use_lvmetad = 0
-}
-`
 
 // Up builds the network, boots the three guests in parallel and sets up
 // storage, the shared filesystem, the queue manager and the agents; the
